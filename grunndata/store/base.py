@@ -1,0 +1,121 @@
+"""What every store offers: atomic publish of a dataset's tables, and feature queries.
+
+Both stores hold the same tables under the same names: `<dataset>` groups `<table>`s. The
+GeoPackage store keeps one file per dataset; PostGIS keeps one schema per dataset. A publish
+stages a complete new version beside the published one and swaps it in with one atomic step
+(os.replace / one transaction), so readers see the old or the new version, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import geopandas as gpd
+
+from ..errors import GrunndataError
+from ..registry import Dataset
+
+META = "grunndata_meta"  # the store's own bookkeeping (builds), kept beside the datasets
+
+
+@dataclass
+class Query:
+    bbox: tuple[float, float, float, float] | None = None  # in the table's storage CRS
+    properties: list[tuple[str, Any]] = field(default_factory=list)
+    time_field: str | None = None
+    time_range: tuple[str | None, str | None] | None = None  # ISO strings, open ends allowed
+    sortby: list[tuple[str, bool]] = field(default_factory=list)  # (column, ascending)
+    text: str | None = None  # free-text search over text columns
+    limit: int = 10
+    offset: int = 0
+    select: list[str] | None = None
+    skip_geometry: bool = False
+    hits_only: bool = False
+
+
+@dataclass
+class Page:
+    features: list[dict]
+    matched: int
+
+
+@dataclass
+class Build:
+    dataset_id: str
+    finished: str
+    ok: bool
+    rows: int
+    message: str
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def feature(fid: Any, props: dict[str, Any], geometry_json: str | None) -> dict:
+    return {
+        "type": "Feature",
+        "id": jsonable(fid),
+        "geometry": json.loads(geometry_json) if geometry_json else None,
+        "properties": {k: jsonable(v) for k, v in props.items()},
+    }
+
+
+class Store(ABC):
+    kind: str
+
+    @abstractmethod
+    def publish(self, dataset: Dataset, tables: dict[str, gpd.GeoDataFrame]) -> None:
+        """Stage all tables, check them, swap them in atomically. Raise and leave the old version on failure."""
+
+    @abstractmethod
+    def tables(self, dataset_id: str) -> list[str]: ...
+
+    @abstractmethod
+    def fields(self, dataset_id: str, table: str) -> dict[str, str]:
+        """Column -> JSON type (string/integer/number/boolean) excluding the geometry."""
+
+    @abstractmethod
+    def query(self, dataset_id: str, table: str, id_field: str, q: Query) -> Page: ...
+
+    @abstractmethod
+    def get(self, dataset_id: str, table: str, id_field: str, fid: str) -> dict | None: ...
+
+    @abstractmethod
+    def extent(self, dataset_id: str, table: str) -> tuple[float, float, float, float] | None: ...
+
+    @abstractmethod
+    def fingerprint(self, dataset_id: str) -> str:
+        """A digest of everything published for a dataset: equal digests mean unchanged content."""
+
+    @abstractmethod
+    def record_build(self, build: Build) -> None: ...
+
+    @abstractmethod
+    def builds(self) -> dict[str, Build]:
+        """The last build of each dataset."""
+
+    @abstractmethod
+    def mapserver_source(self, dataset_id: str, table: str, geom_srid: int) -> dict[str, str]:
+        """CONNECTIONTYPE / CONNECTION / DATA for a MapServer layer reading this table."""
+
+    def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:
+        """Whole table as a GeoDataFrame (pages, exports). Not for hot paths."""
+        raise NotImplementedError
+
+    def require(self, dataset_id: str, table: str) -> None:
+        if table not in self.tables(dataset_id):
+            raise GrunndataError(
+                f"dataset '{dataset_id}' has no published table '{table}'",
+                hint=f"run: grunndata build {dataset_id}",
+            )

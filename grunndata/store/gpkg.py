@@ -1,0 +1,239 @@
+"""The embedded default: one GeoPackage per dataset under GRUNNDATA_DATA_DIR.
+
+Reads use the standard library's sqlite3 and the GeoPackage R*Tree index, not SpatiaLite:
+loading Debian's mod_spatialite into a process that also holds the pyproj wheel's PROJ aborts
+the interpreter (two PROJ builds), and plain R*Tree + Shapely is all a bbox query needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from ..errors import GrunndataError
+from ..registry import Dataset
+from .base import META, Build, Page, Query, Store, feature
+
+# GeoPackage geometry header: envelope byte length by the envelope indicator (flags bits 1-3).
+_ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_JSON_TYPES = {"INTEGER": "integer", "MEDIUMINT": "integer", "SMALLINT": "integer", "TINYINT": "integer",
+               "REAL": "number", "FLOAT": "number", "DOUBLE": "number", "BOOLEAN": "boolean"}
+
+
+def gpkg_to_wkb(blob: bytes | None) -> bytes | None:
+    if blob is None:
+        return None
+    flags = blob[3]
+    return blob[8 + _ENVELOPE[(flags >> 1) & 0x07]:]
+
+
+def _bbox_intersects(blob: bytes | None, minx: float, miny: float, maxx: float, maxy: float) -> int:
+    wkb = gpkg_to_wkb(blob)
+    if wkb is None:
+        return 0
+    return int(shapely.intersects(shapely.from_wkb(wkb), shapely.box(minx, miny, maxx, maxy)))
+
+
+class GpkgStore(Store):
+    kind = "gpkg"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.staging_dir = data_dir / ".staging"
+
+    # -- files -------------------------------------------------------------------------------
+    def path(self, dataset_id: str) -> Path:
+        return self.data_dir / f"{dataset_id}.gpkg"
+
+    @contextmanager
+    def _connect(self, dataset_id: str) -> Iterator[sqlite3.Connection]:
+        path = self.path(dataset_id)
+        if not path.exists():
+            raise GrunndataError(f"dataset '{dataset_id}' is not built ({path} missing)",
+                                 hint=f"run: grunndata build {dataset_id}")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.create_function("bbox_intersects", 5, _bbox_intersects, deterministic=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    # -- publish -----------------------------------------------------------------------------
+    def publish(self, dataset: Dataset, tables: dict[str, gpd.GeoDataFrame]) -> None:
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        staged = self.staging_dir / f"{dataset.id}.{os.getpid()}.gpkg"
+        staged.unlink(missing_ok=True)
+        try:
+            for name, gdf in tables.items():
+                # GeoPackage 1.2: Debian's GDAL 3.6 (MapServer) warns on the 1.4 that pyogrio writes.
+                gdf.to_file(staged, layer=name, driver="GPKG", engine="pyogrio",
+                            dataset_options={"VERSION": "1.2"}, layer_options={"SPATIAL_INDEX": "YES"})
+            with sqlite3.connect(staged) as conn:
+                for name in tables:
+                    table = dataset.table(name)
+                    for col in filter(None, (table.id_field, table.time_field)):
+                        conn.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}" ("{col}")')
+                    got = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+                    if got != len(tables[name]):
+                        raise GrunndataError(f"staging check failed for {dataset.id}.{name}: "
+                                             f"wrote {len(tables[name])} rows, read back {got}")
+            os.replace(staged, self.path(dataset.id))  # the atomic swap
+        finally:
+            staged.unlink(missing_ok=True)
+
+    # -- reads -------------------------------------------------------------------------------
+    def tables(self, dataset_id: str) -> list[str]:
+        if not self.path(dataset_id).exists():
+            return []
+        with self._connect(dataset_id) as conn:
+            return [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name")]
+
+    def _geom_col(self, conn: sqlite3.Connection, table: str) -> str:
+        row = conn.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?", (table,)).fetchone()
+        if row is None:
+            raise GrunndataError(f"table '{table}' is not in the GeoPackage")
+        return row[0]
+
+    def _columns(self, conn: sqlite3.Connection, table: str) -> dict[str, str]:
+        geom = self._geom_col(conn, table)
+        cols = {}
+        for _, name, ctype, *_ in conn.execute(f'PRAGMA table_info("{table}")'):
+            if name in (geom, "fid"):
+                continue
+            cols[name] = _JSON_TYPES.get(ctype.upper().split("(")[0], "string")
+        return cols
+
+    def fields(self, dataset_id: str, table: str) -> dict[str, str]:
+        with self._connect(dataset_id) as conn:
+            return self._columns(conn, table)
+
+    def _where(self, conn: sqlite3.Connection, table: str, geom: str, cols: dict[str, str], q: Query
+               ) -> tuple[str, list]:
+        clauses, args = [], []
+        if q.bbox:
+            minx, miny, maxx, maxy = q.bbox
+            clauses.append(f'fid IN (SELECT id FROM "rtree_{table}_{geom}" '
+                           "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
+            args += [minx, maxx, miny, maxy]
+            gtype = conn.execute("SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name=?",
+                                 (table,)).fetchone()[0]
+            if gtype.upper() != "POINT":  # the R*Tree is exact for points; others need a true test
+                clauses.append(f'bbox_intersects("{geom}", ?, ?, ?, ?)')
+                args += [minx, miny, maxx, maxy]
+        for name, value in q.properties:
+            clauses.append(f'"{name}" = ?')
+            args.append(_coerce(value, cols.get(name, "string")))
+        if q.time_range and q.time_field:
+            start, end = q.time_range
+            if start:
+                clauses.append(f'"{q.time_field}" >= ?')
+                args.append(start)
+            if end:
+                clauses.append(f'"{q.time_field}" <= ?')
+                args.append(end)
+        if q.text:
+            texts = [c for c, t in cols.items() if t == "string"]
+            clauses.append("(" + " OR ".join(f'lower("{c}") LIKE ?' for c in texts) + ")")
+            args += [f"%{q.text.lower()}%"] * len(texts)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def query(self, dataset_id: str, table: str, id_field: str, q: Query) -> Page:
+        with self._connect(dataset_id) as conn:
+            geom = self._geom_col(conn, table)
+            cols = self._columns(conn, table)
+            where, args = self._where(conn, table, geom, cols, q)
+            matched = conn.execute(f'SELECT count(*) FROM "{table}"{where}', args).fetchone()[0]
+            if q.hits_only:
+                return Page([], matched)
+            order = ", ".join(f'"{c}" {"ASC" if asc else "DESC"}' for c, asc in q.sortby) or f'"{id_field}"'
+            select = [c for c in cols if not q.select or c in q.select or c == id_field]
+            sql = (f'SELECT {", ".join(chr(34) + c + chr(34) for c in select)}, "{geom}" FROM "{table}"'
+                   f"{where} ORDER BY {order} LIMIT ? OFFSET ?")
+            rows = conn.execute(sql, [*args, q.limit, q.offset]).fetchall()
+        return Page(_features(rows, select, id_field, q.skip_geometry), matched)
+
+    def get(self, dataset_id: str, table: str, id_field: str, fid: str) -> dict | None:
+        with self._connect(dataset_id) as conn:
+            geom = self._geom_col(conn, table)
+            cols = self._columns(conn, table)
+            sql = f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)}, "{geom}" FROM "{table}" WHERE "{id_field}" = ?'
+            rows = conn.execute(sql, (_coerce(fid, cols.get(id_field, "string")),)).fetchall()
+        feats = _features(rows, list(cols), id_field, False)
+        return feats[0] if feats else None
+
+    def extent(self, dataset_id: str, table: str) -> tuple[float, float, float, float] | None:
+        with self._connect(dataset_id) as conn:
+            geom = self._geom_col(conn, table)
+            row = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{table}_{geom}"'
+                               ).fetchone()
+        return None if row[0] is None else tuple(row)
+
+    def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:
+        gdf = gpd.read_file(self.path(dataset_id), layer=table, engine="pyogrio")
+        return gdf.drop(columns=[c for c in ("fid",) if c in gdf.columns])
+
+    def fingerprint(self, dataset_id: str) -> str:
+        path = self.path(dataset_id)
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _meta(self) -> sqlite3.Connection:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.data_dir / f"{META}.sqlite")
+        conn.execute("CREATE TABLE IF NOT EXISTS builds (dataset_id TEXT PRIMARY KEY, finished TEXT, "
+                     "ok INTEGER, rows INTEGER, message TEXT, last_ok TEXT)")
+        return conn
+
+    def record_build(self, build: Build) -> None:
+        with self._meta() as conn:
+            conn.execute(
+                "INSERT INTO builds VALUES (?,?,?,?,?, CASE WHEN ? THEN ? END) ON CONFLICT(dataset_id) DO UPDATE "
+                "SET finished=excluded.finished, ok=excluded.ok, rows=excluded.rows, message=excluded.message, "
+                "last_ok=coalesce(excluded.last_ok, builds.last_ok)",
+                (build.dataset_id, build.finished, int(build.ok), build.rows, build.message, build.ok, build.finished),
+            )
+        conn.close()
+
+    def builds(self) -> dict[str, Build]:
+        conn = self._meta()
+        rows = conn.execute("SELECT dataset_id, coalesce(last_ok, finished), ok, rows, message FROM builds").fetchall()
+        conn.close()
+        return {r[0]: Build(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows}
+
+    def mapserver_source(self, dataset_id: str, table: str, geom_srid: int) -> dict[str, str]:
+        return {"connectiontype": "OGR", "connection": f"{dataset_id}.gpkg", "data": table}
+
+
+def _coerce(value: object, json_type: str) -> object:
+    try:
+        if json_type == "integer":
+            return int(value)  # type: ignore[arg-type]
+        if json_type == "number":
+            return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+    return value
+
+
+def _features(rows: list[tuple], names: list[str], id_field: str, skip_geometry: bool) -> list[dict]:
+    if not rows:
+        return []
+    geoms: list[str | None] = [None] * len(rows)
+    if not skip_geometry:
+        wkbs = np.array([gpkg_to_wkb(r[-1]) for r in rows], dtype=object)
+        geoms = list(shapely.to_geojson(shapely.from_wkb(wkbs)))
+    out = []
+    for row, gj in zip(rows, geoms, strict=True):
+        props = dict(zip(names, row[:-1], strict=True))
+        out.append(feature(props[id_field], props, gj))
+    return out
+
+
