@@ -106,7 +106,7 @@ class Store(ABC):
         """The last build of each dataset."""
 
     @abstractmethod
-    def mapserver_source(self, dataset_id: str, table: str, geom_srid: int) -> dict[str, str]:
+    def mapserver_source(self, dataset_id: str, table: str, id_field: str, srid: int) -> dict[str, str]:
         """CONNECTIONTYPE / CONNECTION / DATA for a MapServer layer reading this table."""
 
     def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:

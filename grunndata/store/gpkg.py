@@ -208,7 +208,7 @@ class GpkgStore(Store):
         conn.close()
         return {r[0]: Build(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows}
 
-    def mapserver_source(self, dataset_id: str, table: str, geom_srid: int) -> dict[str, str]:
+    def mapserver_source(self, dataset_id: str, table: str, id_field: str, srid: int) -> dict[str, str]:
         return {"connectiontype": "OGR", "connection": f"{dataset_id}.gpkg", "data": table}
 
 

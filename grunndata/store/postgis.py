@@ -215,13 +215,13 @@ class PostgisStore(Store):
                 sql.Identifier(META, "builds")))
             return {r[0]: Build(*r) for r in cur.fetchall()}
 
-    def mapserver_source(self, dataset_id: str, table: str, geom_srid: int) -> dict[str, str]:
+    def mapserver_source(self, dataset_id: str, table: str, id_field: str, srid: int) -> dict[str, str]:
         u = urlparse(self.url)
         parts = {"host": u.hostname, "port": u.port, "dbname": (u.path or "/").lstrip("/") or None,
                  "user": u.username, "password": u.password}
         conn = " ".join(f"{k}={v}" for k, v in parts.items() if v)
         return {"connectiontype": "POSTGIS", "connection": conn,
-                "data": f'{GEOM} from "{dataset_id}"."{table}" using unique fid using srid={geom_srid}'}
+                "data": f'{GEOM} from "{dataset_id}"."{table}" using unique {id_field} using srid={srid}'}
 
 
 def _redact(url: str) -> str:

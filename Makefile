@@ -1,0 +1,69 @@
+# make run   installs what is needed, builds every dataset and serves http://127.0.0.1:8000
+# make test  installs what is needed and runs the whole suite (GeoPackage and PostGIS)
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+VENV := .venv
+PY := $(VENV)/bin/python
+SITE := $(VENV)/lib/python3.11/site-packages
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP := .make
+MAPLIBRE := 6.17.0
+VENDOR := map_viewer/static/vendor/maplibre-gl
+# Debian 12 packages: MapServer (CGI + in-process mapscript for Python 3.11), GDAL tools, PostGIS for the
+# PostGIS store and tests, QGIS and Chromium as independent test clients, DejaVu fonts for map legends.
+APT_PKGS := python3 python3-venv python3-dev build-essential cgi-mapserver mapserver-bin python3-mapscript \
+	gdal-bin postgresql-15 postgresql-15-postgis-3 python3-qgis qgis-providers chromium fonts-dejavu-core \
+	npm ca-certificates wrk
+
+.PHONY: run test deps system venv vendor data config check lint bench clean
+run: deps data
+	$(VENV)/bin/grunndata serve
+
+test: deps $(STAMP)/test-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/grunndata config --check
+	$(VENV)/bin/pytest -q
+
+deps: system venv vendor
+
+# apt only when a package is missing, so a second run is fast.
+system:
+	@dpkg -s $(APT_PKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PKGS); }
+
+venv: $(STAMP)/venv
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@# Debian's mapscript is built for this Python; link only it, so pip's numpy is not mixed with Debian's.
+	ln -sfn /usr/lib/python3/dist-packages/mapscript $(SITE)/mapscript
+	touch $@
+
+$(STAMP)/test-venv: $(STAMP)/venv
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+vendor: $(VENDOR)/maplibre-gl.mjs
+$(VENDOR)/maplibre-gl.mjs:
+	@mkdir -p $(VENDOR) $(STAMP)/npm
+	cd $(STAMP)/npm && npm pack --silent maplibre-gl@$(MAPLIBRE) >/dev/null && tar xzf maplibre-gl-$(MAPLIBRE).tgz
+	cp $(STAMP)/npm/package/dist/{maplibre-gl.mjs,maplibre-gl-shared.mjs,maplibre-gl-worker.mjs,maplibre-gl.css} $(VENDOR)/
+	cp $(STAMP)/npm/package/LICENSE.txt $(VENDOR)/
+
+data: deps
+	$(VENV)/bin/grunndata build
+
+config: venv
+	$(VENV)/bin/grunndata config
+
+lint: $(STAMP)/test-venv
+	$(VENV)/bin/ruff check .
+
+bench: deps data
+	$(PY) bench/bench_features.py
+	$(PY) bench/bench_wms.py
+
+clean:
+	rm -rf data $(STAMP) $(VENDOR)

@@ -1,0 +1,165 @@
+"""`grunndata`: build, validate, config, serve, samples. Errors are one line and a hint; --debug for tracebacks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from .errors import GrunndataError
+from .registry import get_registry, load_dataset
+from .settings import get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Publish a municipality's base data.")
+err = Console(stderr=True)
+out = Console()
+STATE = {"debug": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    STATE["debug"] = debug
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                    transient=False, disable=not err.is_terminal)
+
+
+@app.command()
+def build(dataset: Annotated[str | None, typer.Argument(help="dataset id; all when left out")] = None,
+          source: Annotated[list[str] | None, typer.Option(
+              "--source", help="KEY=FILE (or FILE for a dataset with one source) instead of dataset.yml's")] = None,
+          ) -> None:
+    """Read, validate, normalise and publish datasets atomically."""
+    from .build import build_dataset
+    from .store import open_store
+
+    settings = get_settings()
+    registry = get_registry(settings)
+    store = open_store(settings)
+    targets = [registry.get(dataset)] if dataset else list(registry.datasets.values())
+    if source and not dataset:
+        raise GrunndataError("--source needs a DATASET", hint="grunndata build drikkevassprovar --source provar=F")
+    with _progress() as progress:
+        for ds in targets:
+            task = progress.add_task(f"{ds.id}", total=None)
+            sources = _sources(ds, source or [])
+            report = build_dataset(ds, store, settings, sources,
+                                   progress=lambda msg, t=task: progress.update(t, description=msg))
+            progress.update(task, description=f"{ds.id}: publisert")
+            out.print(f"[green]ok[/] {ds.id}: " + ", ".join(f"{k} {v}" for k, v in report.counts.items())
+                      + f"; {len(report.warnings)} åtvaringar (rapport: {settings.data_dir / 'reports' / ds.id}.txt)")
+
+
+def _sources(ds, given: list[str]) -> dict[str, Path]:
+    found = {}
+    for item in given:
+        key, _, path = item.rpartition("=")
+        if not key:
+            if len(ds.source.files) != 1:
+                raise GrunndataError(f"--source {item}: say which source, one of {sorted(ds.source.files)}",
+                                     hint=f"--source KEY={item}")
+            key = next(iter(ds.source.files))
+        if key not in ds.source.files:
+            raise GrunndataError(f"--source {item}: '{key}' is not a source of {ds.id} ({sorted(ds.source.files)})")
+        found[key] = Path(path)
+    return found
+
+
+@app.command()
+def validate(file: Path) -> None:
+    """Validate a dataset.yml, or a source file against the dataset whose folder holds it."""
+    if file.name == "dataset.yml":
+        ds = load_dataset(file)
+        out.print(f"[green]ok[/] {file}: dataset '{ds.id}' ({len(ds.schema_)} tables)")
+        return
+    from pipelines import pipeline_for
+
+    registry = get_registry()
+    for ds in registry.datasets.values():
+        for key, rel in ds.source.files.items():
+            if ds.source_path(key).name == file.name or (ds.folder / rel).resolve() == file.resolve():
+                result = pipeline_for(ds.source.kind).run(ds, {key: file})
+                out.print(result.report.to_text())
+                if result.report.errors:
+                    raise typer.Exit(1)
+                return
+    raise GrunndataError(f"{file}: no dataset has a source of this name",
+                         hint="pass a dataset.yml, or a file named like one in a dataset's source.files")
+
+
+@app.command()
+def config(check: Annotated[bool, typer.Option("--check", help="fail if committed files are stale")] = False
+           ) -> None:
+    """Generate pygeoapi-config.yml and the MapServer mapfiles from datasets/."""
+    from publishers.generate import rendered, write_all
+
+    registry = get_registry()
+    if check:
+        stale = [p for p, text in rendered(registry).items()
+                 if not p.exists() or p.read_text(encoding="utf-8") != text]
+        if stale:
+            raise GrunndataError(f"stale generated file(s): {', '.join(map(str, stale))}", hint="run: grunndata config")
+        out.print("[green]ok[/] generated files are up to date")
+        return
+    for path in write_all(registry):
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def samples() -> None:
+    """Regenerate the seeded Stord sample sources under datasets/*/ (same seed, same bytes)."""
+    import importlib
+
+    for folder in sorted(get_settings().datasets_dir.glob("*/generate.py")):
+        mod = importlib.import_module(f"datasets.{folder.parent.name}.generate")
+        for key, path in mod.generate().items():
+            out.print(f"{folder.parent.name}: {key} -> {path}")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+    """Serve landing page, map, OGC API (/ogc) and WMS (/wms)."""
+    import os
+
+    import uvicorn
+
+    if host:
+        os.environ["GRUNNDATA_HOST"] = host
+    if port:
+        os.environ["GRUNNDATA_PORT"] = str(port)
+    s = get_settings()
+    err.print(f"grunndata: http://{s.host}:{s.port}/  (store: {s.store_kind})")
+    uvicorn.run("map_viewer.main:app", host=s.host, port=s.port, workers=workers, log_level="warning")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except GrunndataError as exc:
+        if STATE["debug"]:
+            raise
+        err.print(f"[red]feil:[/] {exc.message}", highlight=False, soft_wrap=True)
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with --debug
+        if STATE["debug"] or "--debug" in sys.argv:
+            raise
+        err.print(f"[red]feil:[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
+        err.print("[dim]hint:[/] run again with --debug for the traceback", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The web app: pygeoapi, MapServer WMS, pages and search composed in one FastAPI application."""
