@@ -13,7 +13,7 @@ VENDOR := map_viewer/static/vendor/maplibre-gl
 # PostGIS store and tests, QGIS and Chromium as independent test clients, DejaVu fonts for map legends.
 APT_PKGS := python3 python3-venv python3-dev build-essential cgi-mapserver mapserver-bin python3-mapscript \
 	gdal-bin postgresql-15 postgresql-15-postgis-3 python3-qgis qgis-providers chromium fonts-dejavu-core \
-	npm ca-certificates wrk
+	ca-certificates wrk
 
 .PHONY: run test deps system venv vendor data config check lint bench clean
 run: deps data
@@ -48,6 +48,8 @@ $(STAMP)/test-venv: $(STAMP)/venv
 vendor: $(VENDOR)/maplibre-gl.mjs
 $(VENDOR)/maplibre-gl.mjs:
 	@mkdir -p $(VENDOR) $(STAMP)/npm
+	@# npm: Debian's package on a fresh machine; an existing Node.js install is used as it is.
+	command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; }
 	cd $(STAMP)/npm && npm pack --silent maplibre-gl@$(MAPLIBRE) >/dev/null && tar xzf maplibre-gl-$(MAPLIBRE).tgz
 	cp $(STAMP)/npm/package/dist/{maplibre-gl.mjs,maplibre-gl-shared.mjs,maplibre-gl-worker.mjs,maplibre-gl.css} $(VENDOR)/
 	cp $(STAMP)/npm/package/LICENSE.txt $(VENDOR)/

@@ -58,8 +58,9 @@ def build_dataset(dataset: Dataset, store: Store, settings: Settings, sources: d
         check_schema(dataset, result.tables)
         progress(f"{dataset.id}: publiserer ({', '.join(f'{k} {len(v)}' for k, v in result.tables.items())})")
         store.publish(dataset, result.tables)
-    except GrunndataError as exc:
-        store.record_build(Build(dataset.id, _now(), False, 0, exc.message))
+    except Exception as exc:
+        # Recorded so /healthz and the catalogue can tell; the last good build stays published.
+        store.record_build(Build(dataset.id, _now(), False, 0, str(exc)))
         raise
     rows = sum(len(t) for t in result.tables.values())
     store.record_build(Build(dataset.id, _now(), True, rows, f"{len(result.report.warnings)} åtvaringar"))

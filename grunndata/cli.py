@@ -114,11 +114,10 @@ def config(check: Annotated[bool, typer.Option("--check", help="fail if committe
 @app.command()
 def samples() -> None:
     """Regenerate the seeded Stord sample sources under datasets/*/ (same seed, same bytes)."""
-    import importlib
+    from .samples import load_generator
 
     for folder in sorted(get_settings().datasets_dir.glob("*/generate.py")):
-        mod = importlib.import_module(f"datasets.{folder.parent.name}.generate")
-        for key, path in mod.generate().items():
+        for key, path in load_generator(folder.parent).generate().items():
             out.print(f"{folder.parent.name}: {key} -> {path}")
 
 

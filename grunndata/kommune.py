@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import shapely
 import yaml
 from pyproj import Transformer
 from shapely.geometry import shape
-from shapely.ops import transform
+
 
 from .errors import GrunndataError
 from .settings import get_settings
@@ -45,7 +46,7 @@ def boundary(kommunenummer: str, crs: str) -> shapely.MultiPolygon:
     for f in features:
         if f["properties"]["kommunenummer"] == kommunenummer:
             to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
-            return transform(to_crs, shape(f["geometry"]))
+            return shapely.transform(shape(f["geometry"]), lambda xy: np.column_stack(to_crs(xy[:, 0], xy[:, 1])))
     raise GrunndataError(f"no boundary for kommunenummer {kommunenummer} in {BOUNDARIES}")
 
 

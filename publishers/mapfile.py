@@ -43,7 +43,7 @@ def build_mapfile(registry: Registry, kommune: Kommune, audience: Literal["publi
             if not table.wms:
                 continue
             name = f"{ds.id}-{table.name}"
-            templates[f"templates/{name}.html"] = _template(name, table)
+            templates[f"templates/{audience}/{name}.html"] = _template(name, table)
             classes = [{
                 "__type__": "class", "name": c.title.nn, "expression": c.value,
                 "styles": [{"__type__": "style", "symbol": "circle", "size": table.wms.size,
@@ -53,7 +53,7 @@ def build_mapfile(registry: Registry, kommune: Kommune, audience: Literal["publi
                 "__type__": "layer", "name": name, "type": table.geometry.replace("Multi", "").upper(),
                 "status": "ON", "connectiontype": "OGR", "connection": f"{ds.id}.gpkg", "data": table.name,
                 "projection": [f"init={ds.crs.lower()}"], "classitem": table.wms.classify_by,
-                "template": f"templates/{name}.html", "tolerance": 8, "toleranceunits": "pixels",
+                "template": f"templates/{audience}/{name}.html", "tolerance": 8, "toleranceunits": "pixels",
                 "metadata": {"wms_title": table.title.nn, "wms_abstract": ds.description.nn,
                              "wms_srs": WMS_SRS, "wms_include_items": "all", "gml_include_items": "all",
                              "wms_enable_request": "*", "gml_featureid": table.id_field,

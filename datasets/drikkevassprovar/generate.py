@@ -1,6 +1,6 @@
 """Seeded generator for Stord's drinking-water sample: a sample-point register and a LIMS export.
 
-Run `grunndata samples` (or `python -m datasets.drikkevassprovar.generate`). Same seed, same bytes.
+Run `grunndata samples` (or `python datasets/drikkevassprovar/generate.py`). Same seed, same bytes.
 The lab file is written the way labs deliver it: cp1252, `;`, decimal comma, dd.mm.yyyy, `<1`,
 `i.p.`, Eurofins numbered labels for part of the period, µS/cm for some conductivity rows,
 placeholders for parameters not analysed, and samples awaiting approval.

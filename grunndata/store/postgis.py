@@ -70,7 +70,8 @@ class PostgisStore(Store):
         engine = create_engine(self.url.replace("postgresql://", "postgresql+psycopg2://", 1))
         try:
             for name, gdf in tables.items():
-                gdf.rename_geometry(GEOM).to_postgis(name, engine, schema=staging, index=False)
+                (gdf if gdf.geometry.name == GEOM else gdf.rename_geometry(GEOM)).to_postgis(
+                    name, engine, schema=staging, index=False)
         finally:
             engine.dispose()
         with self._conn() as conn, conn.cursor() as cur:
