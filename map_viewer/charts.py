@@ -53,6 +53,6 @@ def series_svg(rows: list[dict], title: str, unit: str, lo_limit: float | None, 
         hollow = r["kvalifikator"] in ("<", "i.p.")
         parts.append(f'<circle class="obs {r["status"]}" cx="{sx(d):.1f}" cy="{sy(r["verdi"]):.1f}" r="3.5" '
                      f'fill="{"white" if hollow else colour}" stroke="{colour}"><title>{escape(r["provepunkt_id"])} '
-                     f'{r["provetaken"]}: {escape(r["kvalifikator"])}{r["verdi"]:g} {escape(unit)}</title></circle>')
+                     f'{r["provetaken"]}: {escape(r["kvalifikator"] or "")}{r["verdi"]:g} {escape(unit)}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)

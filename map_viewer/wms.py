@@ -70,9 +70,11 @@ class Wms:
         req.loadParamsFromURL(query_string)
         if not req.getValueByName("SERVICE"):
             req.setParameter("SERVICE", "WMS")
+        # OWSDispatch changes the map it is given (projection, extent, layer status): give it a copy.
+        m = self._map().clone()
         mapscript.msIO_installStdoutToBuffer()
         try:
-            status = self._map().OWSDispatch(req)
+            status = m.OWSDispatch(req)
             raw = mapscript.msIO_getStdoutBufferBytes()
         finally:
             mapscript.msIO_resetHandlers()

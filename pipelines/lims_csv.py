@@ -129,8 +129,8 @@ def read_analyses(path: Path, points: gpd.GeoDataFrame, report: Report) -> list[
         out.append({
             "analyse_id": f"{r['Prøvenr']}-{parameter}", "provenr": r["Prøvenr"], "provepunkt_id": pid,
             "provetaken": taken.isoformat(), "parameter": parameter, "parameter_namn": limit.names["nn"],
-            "verdi": value, "kvalifikator": qualifier, "eining": limit.unit,
-            "original_resultat": raw, "original_eining": unit,
+            "verdi": value, "kvalifikator": qualifier or None, "eining": limit.unit,
+            "original_resultat": raw, "original_eining": unit or None,
             "grense_type": limit.kind, "grense_min": limit.min, "grense_maks": limit.max,
             "grense_samanlikning": limit.comparison, "grense_kjelde": limit.source,
             "grense_verifisert": limit.verified, "status": limit.judge(value, qualifier),
