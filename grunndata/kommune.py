@@ -13,7 +13,6 @@ import yaml
 from pyproj import Transformer
 from shapely.geometry import shape
 
-
 from .errors import GrunndataError
 from .settings import get_settings
 
@@ -46,7 +45,8 @@ def boundary(kommunenummer: str, crs: str) -> shapely.MultiPolygon:
     for f in features:
         if f["properties"]["kommunenummer"] == kommunenummer:
             to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
-            return shapely.transform(shape(f["geometry"]), lambda xy: np.column_stack(to_crs(xy[:, 0], xy[:, 1])))
+            geom = shape(f["geometry"])
+            return shapely.transform(geom, lambda xy, fn=to_crs: np.column_stack(fn(xy[:, 0], xy[:, 1])))
     raise GrunndataError(f"no boundary for kommunenummer {kommunenummer} in {BOUNDARIES}")
 
 

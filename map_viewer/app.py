@@ -76,13 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def landing(request: Request) -> HTMLResponse:
         lang = pick_lang(request)
         datasets = [{"ds": ds, "build": store.builds().get(ds.id),
-                     "layers": [l for l in open_layers() if l["dataset"].id == ds.id]} for ds in registry.open()]
+                     "layers": [x for x in open_layers() if x["dataset"].id == ds.id]} for ds in registry.open()]
         return page(request, "landing.html", datasets=datasets, lang=lang)
 
     @app.get("/kart", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request) -> HTMLResponse:
-        layers = [{"name": l["collection"], "title": l["table"].title.get(pick_lang(request))}
-                  for l in open_layers() if l["wms"]]
+        layers = [{"name": x["collection"], "title": x["table"].title.get(pick_lang(request))}
+                  for x in open_layers() if x["wms"]]
         bbox = [round(v, 5) for v in _bbox4326(kommune)]
         return page(request, "map.html", layers=layers, bbox=bbox)
 

@@ -51,8 +51,9 @@ def series_svg(rows: list[dict], title: str, unit: str, lo_limit: float | None, 
     for d, r in sorted(zip(days, pts, strict=True), key=lambda x: x[0]):
         colour = COLOURS.get(r["status"], "#333")
         hollow = r["kvalifikator"] in ("<", "i.p.")
+        label = f'{r["provepunkt_id"]} {r["provetaken"]}: {r["kvalifikator"] or ""}{r["verdi"]:g} {unit}'
         parts.append(f'<circle class="obs {r["status"]}" cx="{sx(d):.1f}" cy="{sy(r["verdi"]):.1f}" r="3.5" '
-                     f'fill="{"white" if hollow else colour}" stroke="{colour}"><title>{escape(r["provepunkt_id"])} '
-                     f'{r["provetaken"]}: {escape(r["kvalifikator"] or "")}{r["verdi"]:g} {escape(unit)}</title></circle>')
+                     f'fill="{"white" if hollow else colour}" stroke="{colour}">'
+                     f'<title>{escape(label)}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)

@@ -177,9 +177,10 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
     analyses = gpd.GeoDataFrame(
         frame, geometry=[geo[p] for p in frame["provepunkt_id"]] if len(frame) else [], crs=dataset.crs)
     if len(analyses):
-        analyses.insert(3, "vassverk", points.set_index("provepunkt_id").loc[analyses["provepunkt_id"], "vassverk"].values)
+        works = points.set_index("provepunkt_id")["vassverk"]
+        analyses.insert(3, "vassverk", works.loc[analyses["provepunkt_id"]].values)
         analyses = analyses.sort_values(["provepunkt_id", "provetaken", "parameter"], ignore_index=True)
     summary = summarise(points, analyses)
-    report.counts.update({"provepunkt": len(summary), "analysar": len(analyses),
-                          "overskridingar": int((analyses["status"].str.startswith("over")).sum()) if len(analyses) else 0})
+    over = int(analyses["status"].str.startswith("over").sum()) if len(analyses) else 0
+    report.counts.update({"provepunkt": len(summary), "analysar": len(analyses), "overskridingar": over})
     return Result({"provepunkt": summary, "analysar": analyses}, report)

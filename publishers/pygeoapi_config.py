@@ -53,7 +53,8 @@ def build_config(registry: Registry, kommune: Kommune, bbox: list[float],
     res: dict[str, dict] = {}
     if audience == "public":
         res["katalog"] = {
-            "type": "collection", "title": {"nn": "Datasettkatalog", "nb": "Datasettkatalog", "en": "Dataset catalogue"},
+            "type": "collection",
+            "title": {"nn": "Datasettkatalog", "nb": "Datasettkatalog", "en": "Dataset catalogue"},
             "description": {"nn": f"Alle datasett frå {kommune.namn}", "nb": f"Alle datasett fra {kommune.namn}",
                             "en": f"All datasets of {kommune.namn}"},
             "keywords": ["katalog", "datasett", "DCAT"],

@@ -155,7 +155,8 @@ class GpkgStore(Store):
                 return Page([], matched)
             order = ", ".join(f'"{c}" {"ASC" if asc else "DESC"}' for c, asc in q.sortby) or f'"{id_field}"'
             select = [c for c in cols if not q.select or c in q.select or c == id_field]
-            sql = (f'SELECT {", ".join(chr(34) + c + chr(34) for c in select)}, "{geom}" FROM "{table}"'
+            names = ", ".join(f'"{c}"' for c in select)
+            sql = (f'SELECT {names}, "{geom}" FROM "{table}"'
                    f"{where} ORDER BY {order} LIMIT ? OFFSET ?")
             rows = conn.execute(sql, [*args, q.limit, q.offset]).fetchall()
         return Page(_features(rows, select, id_field, q.skip_geometry), matched)
@@ -164,7 +165,8 @@ class GpkgStore(Store):
         with self._connect(dataset_id) as conn:
             geom = self._geom_col(conn, table)
             cols = self._columns(conn, table)
-            sql = f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)}, "{geom}" FROM "{table}" WHERE "{id_field}" = ?'
+            names = ", ".join(f'"{c}"' for c in cols)
+            sql = f'SELECT {names}, "{geom}" FROM "{table}" WHERE "{id_field}" = ?'
             rows = conn.execute(sql, (_coerce(fid, cols.get(id_field, "string")),)).fetchall()
         feats = _features(rows, list(cols), id_field, False)
         return feats[0] if feats else None

@@ -153,7 +153,8 @@ class PostgisStore(Store):
             select = [c for c in cols if not q.select or c in q.select or c == id_field]
             order = [sql.SQL("{} " + ("ASC" if asc else "DESC")).format(sql.Identifier(c)) for c, asc in q.sortby]
             geom = sql.SQL("NULL") if q.skip_geometry else sql.SQL("ST_AsGeoJSON({})").format(sql.Identifier(GEOM))
-            stmt = (sql.SQL("SELECT {}, {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, select)), geom, ident)
+            columns = sql.SQL(", ").join(map(sql.Identifier, select))
+            stmt = (sql.SQL("SELECT {}, {} FROM {}").format(columns, geom, ident)
                     + where + sql.SQL(" ORDER BY ")
                     + (sql.SQL(", ").join(order) if order else sql.Identifier(id_field))
                     + sql.SQL(" LIMIT %s OFFSET %s"))
