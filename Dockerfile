@@ -1,6 +1,7 @@
 # Debian 12 with the same Makefile as a developer machine: Debian's Python 3.11, MapServer and mapscript.
 FROM debian:bookworm-slim
-ENV DEBIAN_FRONTEND=noninteractive GRUNNDATA_HOST=0.0.0.0 GRUNNDATA_PORT=8000
+ENV DEBIAN_FRONTEND=noninteractive GRUNNDATA_HOST=0.0.0.0 GRUNNDATA_PORT=8000 \
+    GRUNNDATA_PUBLIC_URL=http://127.0.0.1:8000
 RUN apt-get update && apt-get install -y --no-install-recommends make ca-certificates && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .

@@ -64,8 +64,7 @@ lint: $(STAMP)/test-venv
 	$(VENV)/bin/ruff check .
 
 bench: deps data
-	$(PY) bench/bench_features.py
-	$(PY) bench/bench_wms.py
+	$(PY) bench/bench_serving.py
 
 clean:
 	rm -rf data $(STAMP) $(VENDOR)

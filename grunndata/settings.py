@@ -20,6 +20,11 @@ class Settings:
     datasets_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("GRUNNDATA_DATASETS_DIR", ROOT / "datasets"))
     )
+    # Generated serving configs; other paths let a deployment (or bench/) serve its own.
+    pygeoapi_config: Path = field(
+        default_factory=lambda: Path(os.environ.get("GRUNNDATA_PYGEOAPI_CONFIG", ROOT / "pygeoapi-config.yml")))
+    mapfile_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("GRUNNDATA_MAPFILE_DIR", ROOT / "publishers" / "mapfiles")))
     kommune_file: Path = field(default_factory=lambda: Path(os.environ.get("GRUNNDATA_KOMMUNE", ROOT / "kommune.yml")))
     # Kartverket's open topographic WMTS; the map page falls back to no base map when offline.
     basemap_url: str = field(

@@ -17,7 +17,6 @@ from grunndata.registry import get_registry
 from grunndata.settings import Settings, get_settings
 from grunndata.store import Query, open_store
 from pipelines.drikkevatn_grenser import limits
-from publishers.generate import PUBLIC_CONFIG
 
 from .charts import series_svg
 from .i18n import LANGS, pick_lang, translator
@@ -120,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "svg": series_svg(rows, lim.names[lang], lim.unit, lim.min, lim.max)})
         return page(request, "water_works.html", vassverk=vassverk, points=points, charts=charts)
 
-    app.mount("/ogc", pygeoapi_app(PUBLIC_CONFIG, settings))
+    app.mount("/ogc", pygeoapi_app(settings.pygeoapi_config, settings))
     return app
 
 

@@ -15,7 +15,6 @@ import mapscript
 from grunndata.registry import Registry
 from grunndata.settings import Settings
 from grunndata.store import Store
-from publishers.mapfile import MAPFILES
 
 
 @dataclass
@@ -46,7 +45,7 @@ def bind(mapfile: Path, store: Store, settings: Settings, registry: Registry,
 class Wms:
     def __init__(self, store: Store, settings: Settings, registry: Registry, audience: str = "public",
                  path: str = "/wms") -> None:
-        self.args = (MAPFILES / f"{audience}.map", store, settings, registry, f"{settings.base_url}{path}?")
+        self.args = (settings.mapfile_dir / f"{audience}.map", store, settings, registry, f"{settings.base_url}{path}?")
         self._local = threading.local()
 
     def _map(self) -> mapscript.mapObj:

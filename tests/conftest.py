@@ -6,11 +6,8 @@ Tests that take `env` run once on the embedded GeoPackage store and once on Post
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,41 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from grunndata.pgcluster import create_database, free_port, throwaway_cluster
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh cluster on 127.0.0.1 with PostGIS, stopped at the end of the session."""
-    tmp = Path(tempfile.mkdtemp(prefix="grunndata-pg-"))
-    port = free_port()
-    as_postgres = os.geteuid() == 0
-    if as_postgres:
-        shutil.chown(tmp, "postgres", "postgres")
-
-    def run(cmd: str) -> None:
-        full = ["su", "postgres", "-c", cmd] if as_postgres else ["bash", "-c", cmd]
-        subprocess.run(full, check=True, capture_output=True, text=True)
-
-    run(f"{PG_BIN}/initdb -D {tmp}/data -A trust -U postgres --no-sync")
-    run(f"{PG_BIN}/pg_ctl -D {tmp}/data -o '-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off' "
-        f"-l {tmp}/log -w start")
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    import psycopg2
-
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    yield url
-    run(f"{PG_BIN}/pg_ctl -D {tmp}/data -m fast stop")
-    shutil.rmtree(tmp, ignore_errors=True)
+    with throwaway_cluster() as url:
+        yield url
 
 
 @dataclass
@@ -70,27 +43,12 @@ class Env:
             monkeypatch.setenv(k, v)
 
 
-def _new_db(pg_url: str, name: str) -> str:
-    import psycopg2
-
-    conn = psycopg2.connect(pg_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg2.connect(url) as c2, c2.cursor() as cur:
-        cur.execute("CREATE EXTENSION postgis")
-    return url
-
-
 @pytest.fixture(params=["gpkg", "postgis"])
 def empty_env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     """A fresh, empty store of each kind (function scope: for tests that change data)."""
     if request.param == "gpkg":
         return Env("gpkg", tmp_path / "data", "")
-    url = _new_db(request.getfixturevalue("pg_url"), f"t_{abs(hash(request.node.nodeid)) % 10**8}")
+    url = create_database(request.getfixturevalue("pg_url"), f"t_{abs(hash(request.node.nodeid)) % 10**8}")
     return Env("postgis", tmp_path / "data", url)
 
 
@@ -103,7 +61,7 @@ def build_in(env: Env, *args: str) -> subprocess.CompletedProcess:
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Env:
     """The Stord sample built into a store of each kind (session scope: read-only tests)."""
     data = tmp_path_factory.mktemp(f"data-{request.param}")
-    url = _new_db(request.getfixturevalue("pg_url"), "built") if request.param == "postgis" else ""
+    url = create_database(request.getfixturevalue("pg_url"), "built") if request.param == "postgis" else ""
     e = Env(request.param, data, url)
     done = build_in(e, "build")
     assert done.returncode == 0, done.stderr

@@ -114,13 +114,14 @@ class PostgisStore(Store):
                                  hint=f"run: grunndata build {dataset_id}")
         return {n: _JSON_TYPES.get(t, "string") for n, t in rows if n != GEOM}
 
-    def _where(self, cols: dict[str, str], q: Query) -> tuple[sql.Composable, list]:
+    def _where(self, cols: dict[str, str], q: Query, srid: int) -> tuple[sql.Composable, list]:
         clauses: list[sql.Composable] = []
         args: list = []
         if q.bbox:
-            clauses.append(sql.SQL("ST_Intersects({g}, ST_MakeEnvelope(%s, %s, %s, %s, ST_SRID({g})))").format(
+            # A constant envelope (not ST_SRID(geometry) per row), so the GiST index is used.
+            clauses.append(sql.SQL("ST_Intersects({g}, ST_MakeEnvelope(%s, %s, %s, %s, %s))").format(
                 g=sql.Identifier(GEOM)))
-            args += list(q.bbox)
+            args += [*q.bbox, srid]
         for name, value in q.properties:
             cast = {"integer": "::bigint", "number": "::double precision"}.get(cols.get(name, "string"), "::text")
             clauses.append(sql.SQL("{}::text = (%s" + cast + ")::text").format(sql.Identifier(name)))
@@ -145,7 +146,11 @@ class PostgisStore(Store):
         ident = sql.Identifier(dataset_id, table)
         with self._conn() as conn, conn.cursor() as cur:
             cols = self._columns(cur, dataset_id, table)
-            where, args = self._where(cols, q)
+            srid = 0
+            if q.bbox:
+                cur.execute("SELECT Find_SRID(%s, %s, %s)", (dataset_id, table, GEOM))
+                srid = cur.fetchone()[0]
+            where, args = self._where(cols, q, srid)
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident) + where, args)
             matched = cur.fetchone()[0]
             if q.hits_only:

@@ -1,0 +1,220 @@
+"""Serve the same 100 k generated points through grunndata and through the baselines; print side by side.
+
+- OGC API Features `items?limit=100&bbox=…` (lon/lat): grunndata on GeoPackage, grunndata on PostGIS, and stock
+  pygeoapi 0.21 with its own PostgreSQL provider on the same PostGIS table.
+- WMS 1.3.0 GetMap 256x256 PNG: grunndata's /wms (in-process mapscript) vs direct `mapserv` CGI on the same mapfile.
+
+Sequential requests from one client on loopback, a fixed seed for the request boxes. Usage:
+    .venv/bin/python bench/bench_serving.py [--points 100000] [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grunndata.kommune import load_kommune  # noqa: E402
+from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
+from grunndata.registry import Registry  # noqa: E402
+from grunndata.store.gpkg import GpkgStore  # noqa: E402
+from grunndata.store.postgis import PostgisStore  # noqa: E402
+from publishers import mapfile, pygeoapi_config  # noqa: E402
+from publishers.generate import kommune_bbox_4326  # noqa: E402
+
+DATASET = {
+    "id": "bench_punkt", "title": {"nn": "Testpunkt", "nb": "Testpunkt", "en": "Bench points"},
+    "description": {"nn": "Genererte punkt", "nb": "Genererte punkt", "en": "Generated points"},
+    "keywords": {"nn": ["test"], "nb": ["test"], "en": ["test"]}, "theme": {"eu": ["GOVE"]},
+    "licence": "NLOD-2.0", "access": {"level": "open"}, "source": {"kind": "none", "files": {}},
+    "crs": "EPSG:25832", "update_frequency": "UNKNOWN", "contact": {"name": "bench", "email": "b@example.org"},
+    "schema": [{"name": "punkt", "title": {"nn": "Punkt", "nb": "Punkt", "en": "Points"}, "geometry": "Point",
+                "id_field": "punkt_id", "fields": {"punkt_id": {"type": "string"}, "kategori": {"type": "string"},
+                                                   "verdi": {"type": "number"}},
+                "wms": {"classify_by": "kategori", "classes": [
+                    {"value": k, "colour": c, "title": {"nn": k, "nb": k, "en": k}}
+                    for k, c in (("a", "#1b7837"), ("b", "#f1a340"), ("c", "#d7191c"))]}}],
+}
+
+
+def make_points(n: int, bounds: tuple[float, ...]) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(4614)
+    x = rng.uniform(bounds[0], bounds[2], n)
+    y = rng.uniform(bounds[1], bounds[3], n)
+    return gpd.GeoDataFrame({"punkt_id": [f"P{i:06d}" for i in range(n)],
+                             "kategori": rng.choice(["a", "b", "c"], n), "verdi": rng.normal(10, 3, n).round(2)},
+                            geometry=gpd.points_from_xy(x, y), crs="EPSG:25832")
+
+
+def start(cmd: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    for _ in range(200):
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode()[-2000:])
+    raise RuntimeError(f"{cmd} did not start")
+
+
+def timed(fn, n: int) -> tuple[float, float, float]:
+    times = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - t) * 1000)
+    total = time.perf_counter() - t0
+    return n / total, statistics.median(times), float(np.percentile(times, 95))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=200)
+    args = ap.parse_args()
+    kommune = load_kommune()
+    bounds = kommune.boundary().bounds
+    lon0, lat0, lon1, lat1 = kommune_bbox_4326()
+    tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-"))
+    (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
+    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(DATASET), encoding="utf-8")
+    registry = Registry(tmp / "datasets")
+    ds = registry.get("bench_punkt")
+    gdf = make_points(args.points, bounds)
+    procs: list[subprocess.Popen] = []
+    rows: list[tuple[str, str, float, float, float]] = []
+    try:
+        with throwaway_cluster() as pg:
+            db = create_database(pg, "bench")
+            t = time.perf_counter()
+            GpkgStore(tmp / "gpkg").publish(ds, {"punkt": gdf})
+            t_gpkg = time.perf_counter() - t
+            t = time.perf_counter()
+            PostgisStore(db).publish(ds, {"punkt": gdf})
+            t_pg = time.perf_counter() - t
+            print(f"publish {args.points} points: GeoPackage {t_gpkg:.1f} s, PostGIS {t_pg:.1f} s", flush=True)
+
+            bbox = [lon0, lat0, lon1, lat1]
+            cfg = pygeoapi_config.build_config(registry, kommune, bbox)
+            (tmp / "grunndata.yml").write_text(pygeoapi_config.render(cfg), encoding="utf-8")
+            stock = pygeoapi_config.build_config(registry, kommune, bbox)
+            u = httpx.URL(db)
+            stock["resources"]["bench_punkt-punkt"]["providers"] = [{
+                "type": "feature", "name": "PostgreSQL", "id_field": "punkt_id", "table": "punkt",
+                "geom_field": "geometry", "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/25832",
+                "data": {"host": u.host, "port": u.port, "dbname": "bench", "user": "postgres",
+                         "search_path": ["bench_punkt", "public"]}}]
+            stock["server"]["url"] = "${GRUNNDATA_PUBLIC_URL}"
+            del stock["resources"]["katalog"]
+            (tmp / "stock.yml").write_text(pygeoapi_config.render(stock), encoding="utf-8")
+            subprocess.run([sys.executable, "-m", "pygeoapi.openapi", "generate", str(tmp / "stock.yml"),
+                            "--output-file", str(tmp / "stock-openapi.yml")], check=False, capture_output=True)
+            if not (tmp / "stock-openapi.yml").exists():
+                from pygeoapi.openapi import generate_openapi_document
+
+                os.environ["GRUNNDATA_PUBLIC_URL"] = "http://127.0.0.1"
+                (tmp / "stock-openapi.yml").write_text(generate_openapi_document(tmp / "stock.yml", "yaml"))
+            mf, templates = mapfile.build_mapfile(registry, kommune)
+            (tmp / "mapfiles").mkdir()
+            (tmp / "mapfiles" / "public.map").write_text(mapfile.render(mf), encoding="utf-8")
+            shutil.copy(ROOT / "publishers" / "mapfiles" / "fonts.txt", tmp / "mapfiles" / "fonts.txt")
+            for rel, text in templates.items():
+                (tmp / "mapfiles" / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / "mapfiles" / rel).write_text(text, encoding="utf-8")
+
+            servers = {}
+            for name, db_url in (("grunndata + GeoPackage", ""), ("grunndata + PostGIS", db)):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                env = {"GRUNNDATA_DATA_DIR": str(tmp / "gpkg"), "GRUNNDATA_DATABASE_URL": db_url,
+                       "GRUNNDATA_DATASETS_DIR": str(tmp / "datasets"), "GRUNNDATA_PYGEOAPI_CONFIG":
+                       str(tmp / "grunndata.yml"), "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles"),
+                       "GRUNNDATA_PUBLIC_URL": base, "GRUNNDATA_PORT": str(port)}
+                procs.append(start([sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--port", str(port),
+                                    "--log-level", "warning"], env, f"{base}/healthz"))
+                servers[name] = f"{base}/ogc"
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            procs.append(start([sys.executable, "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--port", str(port),
+                                "--log-level", "warning"],
+                               {"PYGEOAPI_CONFIG": str(tmp / "stock.yml"),
+                                "PYGEOAPI_OPENAPI": str(tmp / "stock-openapi.yml"), "GRUNNDATA_PUBLIC_URL": base},
+                               f"{base}/collections"))
+            servers["stock pygeoapi + PostgreSQL provider"] = base
+
+            rnd = random.Random(25832)
+            boxes = []
+            for _ in range(args.requests):
+                x, y = rnd.uniform(lon0, lon1 - 0.03), rnd.uniform(lat0, lat1 - 0.015)
+                boxes.append(f"{x:.5f},{y:.5f},{x + 0.03:.5f},{y + 0.015:.5f}")
+            with httpx.Client(timeout=30) as client:
+                for name, url in servers.items():
+                    items = f"{url}/collections/bench_punkt-punkt/items"
+                    client.get(items, params={"f": "json", "limit": 100, "bbox": boxes[0]}).raise_for_status()
+                    stats = timed(lambda i, items=items: client.get(
+                        items, params={"f": "json", "limit": 100, "bbox": boxes[i]}).raise_for_status(),
+                        args.requests)
+                    rows.append(("OGC API items limit=100 bbox", name, *stats))
+
+                wms_base = servers["grunndata + GeoPackage"].rsplit("/ogc", 1)[0] + "/wms"
+                mboxes = []
+                for _ in range(args.requests):
+                    x, y = rnd.uniform(bounds[0], bounds[2] - 2000), rnd.uniform(bounds[1], bounds[3] - 2000)
+                    mboxes.append(f"{x:.0f},{y:.0f},{x + 2000:.0f},{y + 2000:.0f}")
+                q = ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=bench_punkt-punkt&STYLES=&CRS=EPSG:25832"
+                     "&WIDTH=256&HEIGHT=256&FORMAT=image/png&TRANSPARENT=TRUE&BBOX=")
+                stats = timed(lambda i: client.get(f"{wms_base}?{q}{mboxes[i]}").raise_for_status(), args.requests)
+                rows.append(("WMS GetMap 256x256", "grunndata /wms (mapscript in-process)", *stats))
+
+                from grunndata.settings import Settings
+                from grunndata.store import open_store
+                from map_viewer.wms import Wms
+
+                os.environ.update({"GRUNNDATA_DATA_DIR": str(tmp / "gpkg"), "GRUNNDATA_DATABASE_URL": "",
+                                   "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles")})
+                s = Settings()
+                bound = Wms(open_store(s), s, registry).save_bound(tmp / "mapfiles" / "bound.map")
+                conf = tmp / "mapserver.conf"
+                conf.write_text(f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{tmp}/"\n  END\nEND\n', encoding="utf-8")
+
+                def cgi(i: int) -> None:
+                    env = {"MAPSERVER_CONFIG_FILE": str(conf), "REQUEST_METHOD": "GET",
+                           "QUERY_STRING": f"map={bound}&{q}{mboxes[i]}"}
+                    out = subprocess.run(["/usr/bin/mapserv"], env=env, capture_output=True, check=True).stdout
+                    if b"image/png" not in out[:100]:
+                        raise RuntimeError(out[:300])
+
+                stats = timed(cgi, args.requests)
+                rows.append(("WMS GetMap 256x256", "direct mapserv (CGI process per request)", *stats))
+    finally:
+        for p in procs:
+            p.terminate()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"\n{args.points} points, {args.requests} sequential requests each, 1 client, loopback")
+    print(f"{'request':32} {'server':44} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    for what, name, rps, p50, p95 in rows:
+        print(f"{what:32} {name:44} {rps:8.1f} {p50:8.1f} {p95:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
