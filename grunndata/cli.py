@@ -140,7 +140,9 @@ def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[in
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the exit code of typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except GrunndataError as exc:
         if STATE["debug"]:
             raise

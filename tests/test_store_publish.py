@@ -114,3 +114,14 @@ def test_gpkg_swap_is_a_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert not list((settings.data_dir / ".staging").glob("*.gpkg"))
     with pytest.raises(GrunndataError):
         store.require(DS.id, "finst_ikkje")
+
+
+def test_cli_validate(tmp_path: Path) -> None:
+    env = Env("gpkg", tmp_path, "")
+    ok = build_in(env, "validate", str(DS.folder / "dataset.yml"))
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    bad = tmp_path / "provar.csv"
+    bad.write_text("Prøvenr;Prøvepunkt;Prøvetakingsdato;Parameter;Resultat;Eining;Status\n"
+                   "1;PP-001;01.01.2025;Sølvpapir;1;mg/l;Godkjent\n", encoding="utf-8")
+    done = build_in(env, "validate", str(bad))
+    assert done.returncode == 1 and "provar.csv:2" in done.stdout and "ukjend-parameter" in done.stdout
