@@ -85,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bbox = [round(v, 5) for v in _bbox4326(kommune)]
         return page(request, "map.html", layers=layers, bbox=bbox)
 
+    def status_titles(lang: str) -> dict[str, str]:
+        """Status codes -> the class titles dataset.yml gives them for the WMS legend."""
+        style = registry.get(WATER).table("provepunkt").wms
+        return {c.value: c.title.get(lang) for c in style.classes} if style else {}
+
     def water_rows(**props) -> list[dict]:
         q = Query(properties=list(props.items()), limit=1_000_000, skip_geometry=True)
         return [f["properties"] for f in store.query(WATER, "analysar", "analyse_id", q).features]
@@ -96,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         works = defaultdict(list)
         for p in points:
             works[p["vassverk"]].append(p)
-        return page(request, "water_index.html", works=dict(sorted(works.items())))
+        return page(request, "water_index.html", works=dict(sorted(works.items())),
+                    status_titles=status_titles(pick_lang(request)))
 
     @app.get("/drikkevatn/{vassverk}", response_class=HTMLResponse, include_in_schema=False)
     def water_works(request: Request, vassverk: str) -> HTMLResponse:
@@ -117,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             charts.append({"id": pid, "name": lim.names[lang], "limit": lim, "n": len(rows),
                            "over": sum(1 for r in rows if r["status"].startswith("over")),
                            "svg": series_svg(rows, lim.names[lang], lim.unit, lim.min, lim.max)})
-        return page(request, "water_works.html", vassverk=vassverk, points=points, charts=charts)
+        return page(request, "water_works.html", vassverk=vassverk, points=points, charts=charts,
+                    status_titles=status_titles(lang))
 
     app.mount("/ogc", pygeoapi_app(settings.pygeoapi_config, settings))
     return app

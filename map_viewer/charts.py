@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from html import escape
 
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 52, 12, 12, 28
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 52, 30, 12, 28
 COLOURS = {"ok": "#1b7837", "over_tiltaksgrense": "#f1a340", "over_grenseverdi": "#d7191c", "ikkje_vurdert": "#4a6fa5"}
 
 

@@ -130,6 +130,7 @@ def test_water_pages(server: Server) -> None:
     index = httpx.get(f"{server.url}/drikkevatn").text
     for works in ("Leirvik vassverk", "Sagvåg vassverk", "Huglo vassverk"):
         assert works in index
+    assert 'data-status="grenseverdi_overskriden">Grenseverdi overskriden<' in index  # titles from dataset.yml
     page = httpx.get(f"{server.url}/drikkevatn/Huglo vassverk").text
     assert 'id="param-e_coli"' in page and "<svg" in page and 'class="limit"' in page
     assert "obs over_grenseverdi" in page  # the planted E. coli exceedance is drawn
