@@ -35,7 +35,6 @@ from grunndata.registry import Registry  # noqa: E402
 from grunndata.store.gpkg import GpkgStore  # noqa: E402
 from grunndata.store.postgis import PostgisStore  # noqa: E402
 from publishers import mapfile, pygeoapi_config  # noqa: E402
-from publishers.generate import kommune_bbox_4326  # noqa: E402
 
 DATASET = {
     "id": "bench_punkt", "title": {"nn": "Testpunkt", "nb": "Testpunkt", "en": "Bench points"},
@@ -93,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     kommune = load_kommune()
     bounds = kommune.boundary().bounds
-    lon0, lat0, lon1, lat1 = kommune_bbox_4326()
+    lon0, lat0, lon1, lat1 = kommune.bbox_4326()
     tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-"))
     (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
     (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(DATASET), encoding="utf-8")

@@ -38,6 +38,11 @@ class Kommune:
         """In the kommune's CRS."""
         return boundary(self.kommunenummer, self.crs)
 
+    def bbox_4326(self) -> list[float]:
+        """The boundary's extent in lon/lat (config extents, the map page's start view)."""
+        t = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        return [round(v, 5) for v in t.transform_bounds(*self.boundary().bounds)]
+
 
 @cache
 def boundary(kommunenummer: str, crs: str) -> shapely.MultiPolygon:

@@ -48,13 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     def open_layers() -> list[dict]:
-        built = store.builds()
-        out = []
-        for ds in registry.open():
-            for table in ds.schema_:
-                out.append({"dataset": ds, "table": table, "collection": f"{ds.id}-{table.name}",
-                            "wms": bool(table.wms), "build": built.get(ds.id)})
-        return out
+        return [{"dataset": ds, "table": table, "collection": f"{ds.id}-{table.name}", "wms": bool(table.wms)}
+                for ds in registry.open() for table in ds.schema_]
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
@@ -73,16 +68,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def landing(request: Request) -> HTMLResponse:
-        lang = pick_lang(request)
-        datasets = [{"ds": ds, "build": store.builds().get(ds.id),
-                     "layers": [x for x in open_layers() if x["dataset"].id == ds.id]} for ds in registry.open()]
-        return page(request, "landing.html", datasets=datasets, lang=lang)
+        built = store.builds()
+        layers = open_layers()
+        datasets = [{"ds": ds, "build": built.get(ds.id),
+                     "layers": [x for x in layers if x["dataset"].id == ds.id]} for ds in registry.open()]
+        return page(request, "landing.html", datasets=datasets)
 
     @app.get("/kart", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request) -> HTMLResponse:
         layers = [{"name": x["collection"], "title": x["table"].title.get(pick_lang(request))}
                   for x in open_layers() if x["wms"]]
-        bbox = [round(v, 5) for v in _bbox4326(kommune)]
+        bbox = kommune.bbox_4326()
         return page(request, "map.html", layers=layers, bbox=bbox)
 
     def status_titles(lang: str) -> dict[str, str]:
@@ -129,9 +125,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/ogc", pygeoapi_app(settings.pygeoapi_config, settings))
     return app
 
-
-def _bbox4326(kommune) -> tuple[float, float, float, float]:
-    from pyproj import Transformer
-
-    t = Transformer.from_crs(kommune.crs, "EPSG:4326", always_xy=True)
-    return t.transform_bounds(*kommune.boundary().bounds)

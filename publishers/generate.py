@@ -14,18 +14,10 @@ PUBLIC_CONFIG = ROOT / "pygeoapi-config.yml"
 RESTRICTED_CONFIG = ROOT / "pygeoapi-config.restricted.yml"
 
 
-def kommune_bbox_4326() -> list[float]:
-    from pyproj import Transformer
-
-    k = load_kommune()
-    t = Transformer.from_crs(k.crs, "EPSG:4326", always_xy=True)
-    return [round(v, 5) for v in t.transform_bounds(*k.boundary().bounds)]
-
-
 def rendered(registry: Registry) -> dict[Path, str]:
     """Every generated file and its content, without writing."""
     kommune = load_kommune()
-    bbox = kommune_bbox_4326()
+    bbox = kommune.bbox_4326()
     out = {
         PUBLIC_CONFIG: pygeoapi_config.render(pygeoapi_config.build_config(registry, kommune, bbox, "public")),
         RESTRICTED_CONFIG: pygeoapi_config.render(
