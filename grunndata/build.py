@@ -49,6 +49,8 @@ def build_dataset(dataset: Dataset, store: Store, settings: Settings, sources: d
     try:
         result = pipeline_for(dataset.source.kind).run(dataset, sources or {})
         result.report.write(reports)
+        for sub in result.sub_reports.values():
+            sub.write(reports / dataset.id)
         if result.report.errors:
             first = result.report.errors[0]
             more = len(result.report.errors) - 1

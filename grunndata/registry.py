@@ -17,6 +17,7 @@ from .errors import GrunndataError
 from .settings import Settings, get_settings
 
 LANGS = ("nn", "nb", "en")
+CODELISTS = Path(__file__).resolve().parent.parent / "pipelines" / "data"
 LICENCES = {
     "NLOD-2.0": "https://data.norge.no/nlod/no/2.0",
     "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
@@ -94,8 +95,23 @@ class StyleClass(_Strict):
 
 class WmsStyle(_Strict):
     classify_by: str
-    classes: list[StyleClass]
+    classes: list[StyleClass] = Field(default_factory=list)
+    classes_from: str | None = Field(default=None, description="code-list CSV under pipelines/data/ with columns "
+                                     "kode, namn, farge: one class per code (national symbology)")
+    outline: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
     size: int = 10
+
+    @model_validator(mode="after")
+    def _classes(self) -> WmsStyle:
+        if bool(self.classes) == bool(self.classes_from):
+            raise ValueError("give either 'classes' or 'classes_from'")
+        if self.classes_from and not (CODELISTS / self.classes_from).exists():
+            raise ValueError(f"code list '{self.classes_from}' is not in pipelines/data/")
+        return self
+
+
+class RasterIndex(_Strict):
+    location_field: str = Field(description="column holding each raster's path relative to the data directory")
 
 
 class Field_(_Strict):
@@ -111,10 +127,13 @@ class Table(_Strict):
     time_field: str | None = None
     fields: dict[str, Field_]
     wms: WmsStyle | None = None
+    search: list[str] = Field(default_factory=list, description="text columns indexed for search (FTS5/pg_trgm)")
+    raster: RasterIndex | None = Field(default=None, description="the table indexes raster files (a WMS layer)")
 
     @model_validator(mode="after")
     def _fields(self) -> Table:
-        for key in filter(None, (self.id_field, self.time_field, self.wms and self.wms.classify_by)):
+        for key in filter(None, (self.id_field, self.time_field, self.wms and self.wms.classify_by, *self.search,
+                                 self.raster and self.raster.location_field)):
             if key not in self.fields:
                 raise ValueError(f"'{key}' is not among the table's fields")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,5 +16,6 @@ def load_generator(folder: Path) -> ModuleType:
     if spec is None or spec.loader is None or not path.exists():
         raise GrunndataError(f"{path}: no sample generator")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in a generator look their module up here
     spec.loader.exec_module(module)
     return module

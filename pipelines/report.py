@@ -69,3 +69,4 @@ class Report:
 class Result:
     tables: dict[str, gpd.GeoDataFrame]
     report: Report
+    sub_reports: dict[str, Report] = field(default_factory=dict)  # e.g. one per plan
