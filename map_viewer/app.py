@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
+import numpy as np
+import shapely
+import shapely.geometry
 from fastapi import FastAPI, HTTPException, Request
+from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pyproj import Transformer
+from shapely.geometry import shape
 from starlette.concurrency import run_in_threadpool
 
 from grunndata.errors import GrunndataError
@@ -17,14 +24,17 @@ from grunndata.registry import get_registry
 from grunndata.settings import Settings, get_settings
 from grunndata.store import Query, open_store
 from pipelines.drikkevatn_grenser import limits
+from pipelines.plan_codes import arealformal, kodar
 
 from .charts import series_svg
 from .i18n import LANGS, pick_lang, translator
 from .ogc import pygeoapi_app
+from .plan_search import PLANS, Filters, PlanSearch
 from .wms import Wms
 
 HERE = Path(__file__).parent
 WATER = "drikkevassprovar"
+PLAN_LAYERS = ["reguleringsplanar-arealformal", "reguleringsplanar-arealplan"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -122,6 +132,83 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "water_works.html", vassverk=vassverk, points=points, charts=charts,
                     status_titles=status_titles(lang))
 
+    search = PlanSearch(store, kommune.crs)
+    to_lonlat = Transformer.from_crs(kommune.crs, "EPSG:4326", always_xy=True)
+
+    def lonlat_bounds(geometry: dict | None) -> list[float]:
+        if not geometry:
+            return kommune.bbox_4326()
+        return [round(v, 6) for v in to_lonlat.transform_bounds(*shape(geometry).bounds)]
+
+    def plan_search(q: str | None, lon: float | None, lat: float | None, x: float | None, y: float | None,
+                    filters: Filters, limit: int) -> dict:
+        point, lonlat = ((lon, lat), True) if lon is not None and lat is not None else \
+            (((x, y), False) if x is not None and y is not None else (None, False))
+        return search.search(q, point, lonlat, filters, limit)
+
+    @app.get("/api/planar", tags=["Plansøk"], summary="Søk i reguleringsplanar")
+    def api_plans(q: str | None = Param(None, description="plannamn, planID, saksnummer, adresse eller gnr/bnr"),
+                  lon: float | None = None, lat: float | None = None,
+                  x: float | None = Param(None, description=f"aust i {kommune.crs}"),
+                  y: float | None = Param(None, description=f"nord i {kommune.crs}"),
+                  plantype: list[int] = Param([]), planstatus: list[int] = Param([]),
+                  statusgruppe: list[str] = Param([]), saksnummer: str | None = None,
+                  fra: date | None = None, til: date | None = None, limit: int = Param(50, le=500)) -> dict:
+        """Plans matching the query, gjeldande first, then under arbeid, then oppheva/erstatta."""
+        filters = Filters(plantype, planstatus, statusgruppe, saksnummer, fra, til)
+        return plan_search(q, lon, lat, x, y, filters, limit)
+
+    @app.get("/planar", response_class=HTMLResponse, include_in_schema=False)
+    def plans_page(request: Request, q: str | None = None, lon: float | None = None, lat: float | None = None,
+                   plantype: list[int] = Param([]), statusgruppe: list[str] = Param([]),
+                   saksnummer: str | None = None, fra: date | None = None, til: date | None = None) -> HTMLResponse:
+        filters = Filters(plantype, [], statusgruppe, saksnummer, fra, til)
+        searched = bool(q or lon is not None)
+        result = plan_search(q, lon, lat, None, None, filters, 50) if searched else None
+        return page(request, "plans.html", q=q or "", result=result, filters=filters,
+                    plantypes=kodar()["plantype"], bbox=kommune.bbox_4326(), layers=PLAN_LAYERS)
+
+    def plan_rows(table: str, id_field: str, plan_id: str, geometry: bool = False) -> list[dict]:
+        feats = store.query(PLANS, table, id_field, Query(properties=[("plan_id", plan_id)], limit=10_000,
+                                                          skip_geometry=not geometry)).features
+        if geometry:
+            return [{**f["properties"], "areal": round(shape(f["geometry"]).area)} for f in feats]
+        return [f["properties"] for f in feats]
+
+    @app.get("/planar/{plan_id}", response_class=HTMLResponse, include_in_schema=False)
+    def plan_page(request: Request, plan_id: str) -> HTMLResponse:
+        plan = search.plan(plan_id, geometry=True)
+        if plan is None:
+            raise HTTPException(404, f"ukjend plan: {plan_id}")
+        formal = sorted(plan_rows("arealformal", "formal_id", plan_id, geometry=True),
+                        key=lambda r: (r["arealformal"] or 0, r["feltnavn"] or ""))
+        codes = {k: v.farge or "#ffffff" for k, v in arealformal().items()}
+        return page(request, "plan.html", plan=plan, formal=formal, bbox=lonlat_bounds(plan.get("geometry")),
+                    zones=plan_rows("hensynssone", "sone_id", plan_id),
+                    documents=sorted(plan_rows("plandokument", "dokument_id", plan_id),
+                                     key=lambda d: d["dokumenttype"]),
+                    dispensations=sorted((d for d in plan_rows("dispensasjon", "dispensasjon_id", plan_id)
+                                          if d["vedtak"] == "innvilga"), key=lambda d: d["vedtaksdato"],
+                                         reverse=True),
+                    colours=codes, related={k: search.plan(v) for k in ("erstatta_av",)
+                                            if (v := plan.get(k))})
+
+    @app.get("/eigedom/{gnr}/{bnr}", response_class=HTMLResponse, include_in_schema=False)
+    def property_page(request: Request, gnr: int, bnr: int) -> HTMLResponse:
+        found = search.for_property(gnr, bnr)
+        geometry = None
+        if found["teigar"]:
+            geometry = shapely.union_all([shape(f["geometry"]) for f in found["teigar"]])
+        return page(request, "property.html", found=found, bbox=lonlat_bounds(
+            shapely.geometry.mapping(geometry.buffer(80)) if geometry is not None else None),
+            parcels=[{"type": "Feature", "properties": {},
+                      "geometry": shapely.geometry.mapping(shapely.transform(
+                          shape(f["geometry"]), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))))}
+                     for f in found["teigar"]], layers=PLAN_LAYERS)
+
+    files = settings.data_dir / "filer"
+    files.mkdir(parents=True, exist_ok=True)
+    app.mount("/filer", StaticFiles(directory=files), name="filer")
     app.mount("/ogc", pygeoapi_app(settings.pygeoapi_config, settings))
     return app
 

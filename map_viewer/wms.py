@@ -32,6 +32,8 @@ def bind(mapfile: Path, store: Store, settings: Settings, registry: Registry,
     m.web.metadata.set("wms_onlineresource", onlineresource)
     for i in range(m.numlayers):
         layer = m.getLayer(i)
+        if layer.metadata.get("grunndata_raster"):
+            continue  # reads the files its (bound) tile-index layer lists
         ds_id = layer.metadata.get("grunndata_dataset")
         table = layer.metadata.get("grunndata_table")
         ds = registry.get(ds_id)

@@ -55,10 +55,13 @@ def _frame(rows: list[dict], dataset: Dataset, table: str) -> gpd.GeoDataFrame:
     cols = list(dataset.table(table).fields)
     frame = pd.DataFrame.from_records(rows, columns=[*cols, "geometry"])
     for col, f in dataset.table(table).fields.items():
-        if f.type == "integer" and len(frame) and frame[col].notna().all():
-            frame[col] = frame[col].astype("int64")
-        elif f.type in ("integer", "number"):
-            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+        # nullable dtypes: an object column of numbers and None would be written as text
+        if f.type == "integer":
+            frame[col] = frame[col].astype("Int64")
+        elif f.type == "number":
+            frame[col] = frame[col].astype("float64")
+        elif f.type == "boolean":
+            frame[col] = frame[col].astype("boolean")
     return gpd.GeoDataFrame(frame[cols], geometry=list(frame["geometry"]), crs=dataset.crs)
 
 

@@ -7,13 +7,14 @@ datasets only go in public.map.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Literal
 
 import mappyfile
 
 from grunndata.kommune import Kommune
-from grunndata.registry import Registry, Table
+from grunndata.registry import CODELISTS, Dataset, Registry, Table
 
 MAPFILES = Path(__file__).parent / "mapfiles"
 WMS_SRS = "EPSG:25832 EPSG:25833 EPSG:4326 EPSG:3857 EPSG:900913"
@@ -31,35 +32,82 @@ def _template(layer: str, table: Table) -> str:
             f'<table class="gfi" data-layer="{layer}"><tr>{head}</tr>\n<tr>{cells}</tr></table>\n')
 
 
+def _codelist_classes(table: Table) -> list[tuple[str, str, str]]:
+    """(value, colour, title) per code of the national code list named by `classes_from`."""
+    with open(CODELISTS / table.wms.classes_from, encoding="utf-8") as fh:
+        return [(r["kode"], r["farge"], f"{r['kode']} {r['namn']}") for r in csv.DictReader(fh)]
+
+
+def _styles(table: Table, colour: str) -> list[dict]:
+    kind = table.geometry.replace("Multi", "")
+    if kind == "Point":
+        return [{"__type__": "style", "symbol": "circle", "size": table.wms.size, "color": _hex_rgb(colour),
+                 "outlinecolor": [255, 255, 255], "width": 1.5}]
+    if kind == "LineString":
+        return [{"__type__": "style", "color": _hex_rgb(colour), "width": 2}]
+    if table.wms.outline:  # filled areas with a thin outline (national plan symbology)
+        if not colour:  # combined purposes have no fill colour: hatch in the outline colour
+            return [{"__type__": "style", "symbol": "hatch", "color": _hex_rgb(table.wms.outline), "size": 8,
+                     "width": 0.6, "angle": 45},
+                    {"__type__": "style", "outlinecolor": _hex_rgb(table.wms.outline), "width": 0.6}]
+        return [{"__type__": "style", "color": _hex_rgb(colour), "outlinecolor": _hex_rgb(table.wms.outline),
+                 "width": 0.6}]
+    # outlines coloured by class over a faint fill, so overlapping plans stay readable
+    return [{"__type__": "style", "color": _hex_rgb(colour), "opacity": 15},
+            {"__type__": "style", "outlinecolor": _hex_rgb(colour), "width": 2}]
+
+
+def _metadata(ds: Dataset, table: Table, extent: str) -> dict[str, str]:
+    return {"wms_title": table.title.nn, "wms_abstract": ds.description.nn, "wms_srs": WMS_SRS,
+            "wms_include_items": "all", "gml_include_items": "all", "wms_enable_request": "*",
+            "gml_featureid": table.id_field, "ows_keywordlist": ",".join(ds.keywords.nn),
+            "grunndata_dataset": ds.id, "grunndata_table": table.name, "grunndata_id_field": table.id_field,
+            "wms_extent": extent}
+
+
+def _raster_layers(ds: Dataset, table: Table, extent: str) -> list[dict]:
+    """A tile-index layer bound to the store (never drawn) and the raster layer reading the files it lists."""
+    name = f"{ds.id}-{table.name}"
+    index = {"__type__": "layer", "name": f"{name}-indeks", "type": "POLYGON", "status": "OFF",
+             "connectiontype": "OGR", "connection": f"{ds.id}.gpkg", "data": table.name,
+             "projection": [f"init={ds.crs.lower()}"],
+             "metadata": {**_metadata(ds, table, extent), "wms_enable_request": "!*"}}
+    raster = {"__type__": "layer", "name": name, "type": "RASTER", "status": "ON",
+              "tileindex": f"{name}-indeks", "tileitem": table.raster.location_field,
+              "projection": [f"init={ds.crs.lower()}"],
+              "metadata": {"wms_title": table.title.nn, "wms_abstract": ds.description.nn, "wms_srs": WMS_SRS,
+                           "wms_enable_request": "* !GetFeatureInfo", "wms_extent": extent,
+                           "ows_keywordlist": ",".join(ds.keywords.nn), "grunndata_raster": "1"}}
+    return [index, raster]
+
+
 def build_mapfile(registry: Registry, kommune: Kommune, audience: Literal["public", "restricted"] = "public"
                   ) -> tuple[dict, dict[str, str]]:
     """The mapfile as a mappyfile dict, and the GetFeatureInfo HTML templates it refers to."""
     minx, miny, maxx, maxy = (round(v) for v in kommune.boundary().bounds)
+    extent = f"{minx} {miny} {maxx} {maxy}"
     layers, templates = [], {}
     for ds in registry.datasets.values():
         if ds.is_open != (audience == "public"):
             continue
         for table in ds.schema_:
+            if table.raster:
+                layers.extend(_raster_layers(ds, table, extent))
+                continue
             if not table.wms:
                 continue
             name = f"{ds.id}-{table.name}"
             templates[f"templates/{audience}/{name}.html"] = _template(name, table)
-            classes = [{
-                "__type__": "class", "name": c.title.nn, "expression": c.value,
-                "styles": [{"__type__": "style", "symbol": "circle", "size": table.wms.size,
-                            "color": _hex_rgb(c.colour), "outlinecolor": [255, 255, 255], "width": 1.5}],
-            } for c in table.wms.classes]
+            entries = _codelist_classes(table) if table.wms.classes_from else \
+                [(c.value, c.colour, c.title.nn) for c in table.wms.classes]
+            classes = [{"__type__": "class", "name": title, "expression": value, "styles": _styles(table, colour)}
+                       for value, colour, title in entries]
             layers.append({
                 "__type__": "layer", "name": name, "type": table.geometry.replace("Multi", "").upper(),
                 "status": "ON", "connectiontype": "OGR", "connection": f"{ds.id}.gpkg", "data": table.name,
                 "projection": [f"init={ds.crs.lower()}"], "classitem": table.wms.classify_by,
                 "template": f"templates/{audience}/{name}.html", "tolerance": 8, "toleranceunits": "pixels",
-                "metadata": {"wms_title": table.title.nn, "wms_abstract": ds.description.nn,
-                             "wms_srs": WMS_SRS, "wms_include_items": "all", "gml_include_items": "all",
-                             "wms_enable_request": "*", "gml_featureid": table.id_field,
-                             "ows_keywordlist": ",".join(ds.keywords.nn), "grunndata_dataset": ds.id,
-                             "grunndata_table": table.name, "grunndata_id_field": table.id_field,
-                             "wms_extent": f"{minx} {miny} {maxx} {maxy}"},
+                "metadata": _metadata(ds, table, extent),
                 "classes": classes,
             })
     mapfile = {
@@ -67,7 +115,8 @@ def build_mapfile(registry: Registry, kommune: Kommune, audience: Literal["publi
         "extent": [minx, miny, maxx, maxy], "units": "METERS", "imagecolor": [255, 255, 255],
         "shapepath": "../../data", "fontset": "fonts.txt", "projection": [f"init={kommune.crs.lower()}"],
         "symbols": [{"__type__": "symbol", "name": "circle", "type": "ELLIPSE", "filled": True,
-                     "points": [[1, 1]]}],
+                     "points": [[1, 1]]},
+                    {"__type__": "symbol", "name": "hatch", "type": "HATCH"}],
         "outputformats": [
             {"__type__": "outputformat", "name": "png", "driver": "AGG/PNG", "mimetype": "image/png",
              "imagemode": "RGBA", "extension": "png", "transparent": "ON"},

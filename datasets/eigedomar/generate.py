@@ -118,12 +118,15 @@ def addresses() -> list[dict]:
     postnr = {"Leirvik": ("5411", "STORD"), "Heiane": ("5412", "STORD"), "Sagvåg": ("5410", "SAGVÅG"),
               "Litlabø": ("5410", "SAGVÅG"), "Digernes": ("5410", "SAGVÅG"), "Huglo": ("5455", "HALSNØY KLOSTER")}
     n = 0
+    numbers: dict[tuple[str, str, int], int] = {}  # (place, street, side) -> last number used
     for grid in world():
         for (col, row), cell in sorted(grid.cells.items()):
             if rng.random() < 0.12:  # parcels without an address: gardens, green areas
                 continue
             street = grid.street(row)
-            number = 2 * (col + 40) + (1 if row % 2 else 2)
+            side = row % 2  # odd numbers on one side of the street, even on the other
+            number = numbers.get((grid.place, street, side), side - 1) + 2
+            numbers[(grid.place, street, side)] = number
             letter = rng.choice(["A", "B"]) if rng.random() < 0.05 else ""
             v = (row + (0.15 if row % 2 else 0.85)) * CELL_V
             x, y = grid.to_xy((col + 0.5) * CELL_U, v)

@@ -26,6 +26,7 @@ META = "grunndata_meta"  # the store's own bookkeeping (builds), kept beside the
 class Query:
     bbox: tuple[float, float, float, float] | None = None  # in the table's storage CRS
     properties: list[tuple[str, Any]] = field(default_factory=list)
+    ids: list[Any] | None = None  # only rows whose id field is one of these
     time_field: str | None = None
     time_range: tuple[str | None, str | None] | None = None  # ISO strings, open ends allowed
     sortby: list[tuple[str, bool]] = field(default_factory=list)  # (column, ascending)
@@ -108,6 +109,11 @@ class Store(ABC):
     @abstractmethod
     def mapserver_source(self, dataset_id: str, table: str, id_field: str, srid: int) -> dict[str, str]:
         """CONNECTIONTYPE / CONNECTION / DATA for a MapServer layer reading this table."""
+
+    @abstractmethod
+    def search(self, dataset_id: str, table: str, id_field: str, columns: list[str], text: str,
+               limit: int = 200) -> list[str]:
+        """Ids of rows whose `columns` resemble `text` (typo-tolerant candidates; rank with textsearch.score)."""
 
     def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:
         """Whole table as a GeoDataFrame (pages, exports). Not for hot paths."""

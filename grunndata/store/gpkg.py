@@ -20,6 +20,7 @@ import shapely
 
 from ..errors import GrunndataError
 from ..registry import Dataset
+from ..textsearch import fts_query
 from .base import META, Build, Page, Query, Store, feature
 
 # GeoPackage geometry header: envelope byte length by the envelope indicator (flags bits 1-3).
@@ -81,6 +82,11 @@ class GpkgStore(Store):
                     table = dataset.table(name)
                     for col in filter(None, (table.id_field, table.time_field)):
                         conn.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}" ("{col}")')
+                    if table.search:  # FTS5 trigram index: substring and typo-tolerant candidates
+                        conn.execute(f'CREATE VIRTUAL TABLE "{name}_sok" USING fts5(tekst, tokenize=\'trigram\')')
+                        text = " || ' ' || ".join(f'coalesce("{c}", \'\')' for c in table.search)
+                        conn.execute(f'INSERT INTO "{name}_sok" (rowid, tekst) SELECT fid, lower({text}) '
+                                     f'FROM "{name}"')
                     got = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
                     if got != len(tables[name]):
                         raise GrunndataError(f"staging check failed for {dataset.id}.{name}: "
@@ -115,9 +121,12 @@ class GpkgStore(Store):
         with self._connect(dataset_id) as conn:
             return self._columns(conn, table)
 
-    def _where(self, conn: sqlite3.Connection, table: str, geom: str, cols: dict[str, str], q: Query
-               ) -> tuple[str, list]:
+    def _where(self, conn: sqlite3.Connection, table: str, geom: str, cols: dict[str, str], q: Query,
+               id_field: str) -> tuple[str, list]:
         clauses, args = [], []
+        if q.ids is not None:
+            clauses.append(f'"{id_field}" IN ({", ".join("?" * len(q.ids)) or "NULL"})')
+            args += list(q.ids)
         if q.bbox:
             minx, miny, maxx, maxy = q.bbox
             clauses.append(f'fid IN (SELECT id FROM "rtree_{table}_{geom}" '
@@ -149,7 +158,7 @@ class GpkgStore(Store):
         with self._connect(dataset_id) as conn:
             geom = self._geom_col(conn, table)
             cols = self._columns(conn, table)
-            where, args = self._where(conn, table, geom, cols, q)
+            where, args = self._where(conn, table, geom, cols, q, id_field)
             matched = conn.execute(f'SELECT count(*) FROM "{table}"{where}', args).fetchone()[0]
             if q.hits_only:
                 return Page([], matched)
@@ -170,6 +179,20 @@ class GpkgStore(Store):
             rows = conn.execute(sql, (_coerce(fid, cols.get(id_field, "string")),)).fetchall()
         feats = _features(rows, list(cols), id_field, False)
         return feats[0] if feats else None
+
+    def search(self, dataset_id: str, table: str, id_field: str, columns: list[str], text: str,
+               limit: int = 200) -> list[str]:
+        match = fts_query(text)
+        with self._connect(dataset_id) as conn:
+            if match:
+                sql = (f'SELECT t."{id_field}" FROM "{table}_sok" s JOIN "{table}" t ON t.fid = s.rowid '
+                       f'WHERE "{table}_sok" MATCH ? ORDER BY bm25("{table}_sok") LIMIT ?')
+                return [r[0] for r in conn.execute(sql, (match, limit))]
+            # shorter than a trigram: a plain prefix/substring scan is cheap enough
+            like = " OR ".join(f'lower("{c}") LIKE ?' for c in columns)
+            rows = conn.execute(f'SELECT "{id_field}" FROM "{table}" WHERE {like} LIMIT ?',
+                                [f"%{text.lower()}%"] * len(columns) + [limit])
+            return [r[0] for r in rows]
 
     def extent(self, dataset_id: str, table: str) -> tuple[float, float, float, float] | None:
         with self._connect(dataset_id) as conn:

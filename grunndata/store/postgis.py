@@ -65,6 +65,8 @@ class PostgisStore(Store):
         live, staging = dataset.id, f"{dataset.id}__staging"
         with self._conn() as conn, conn.cursor() as cur:
             cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            if any(t.search for t in dataset.schema_):
+                cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(staging)))
             cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(staging)))
         engine = create_engine(self.url.replace("postgresql://", "postgresql+psycopg2://", 1))
@@ -84,6 +86,9 @@ class PostgisStore(Store):
                             ident, sql.Identifier(col), sql.Identifier(col)))
                 for col in filter(None, (table.id_field, table.time_field)):
                     cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(ident, sql.Identifier(col)))
+                if table.search:  # trigram GIN index: word_similarity (<%) candidates, typos included
+                    cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (({}) gin_trgm_ops)").format(
+                        ident, _search_expr(table.search)))
                 cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
                 got = cur.fetchone()[0]
                 if got != len(gdf):
@@ -93,6 +98,16 @@ class PostgisStore(Store):
             # The swap: one transaction, so readers see the old schema or the new one.
             cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(live)))
             cur.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(staging), sql.Identifier(live)))
+
+    def search(self, dataset_id: str, table: str, id_field: str, columns: list[str], text: str,
+               limit: int = 200) -> list[str]:
+        expr = _search_expr(columns)
+        query = sql.SQL("SELECT {id} FROM {t} WHERE %s <%% {e} ORDER BY word_similarity(%s, {e}) DESC, {id} "
+                        "LIMIT %s").format(id=sql.Identifier(id_field), t=sql.Identifier(dataset_id, table), e=expr)
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', '0.3', true)")
+            cur.execute(query, (text.lower(), text.lower(), limit))
+            return [r[0] for r in cur.fetchall()]
 
     # -- reads -------------------------------------------------------------------------------
     def tables(self, dataset_id: str) -> list[str]:
@@ -114,9 +129,12 @@ class PostgisStore(Store):
                                  hint=f"run: grunndata build {dataset_id}")
         return {n: _JSON_TYPES.get(t, "string") for n, t in rows if n != GEOM}
 
-    def _where(self, cols: dict[str, str], q: Query, srid: int) -> tuple[sql.Composable, list]:
+    def _where(self, cols: dict[str, str], q: Query, srid: int, id_field: str) -> tuple[sql.Composable, list]:
         clauses: list[sql.Composable] = []
         args: list = []
+        if q.ids is not None:
+            clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(id_field)))
+            args.append(list(q.ids))
         if q.bbox:
             # A constant envelope (not ST_SRID(geometry) per row), so the GiST index is used.
             clauses.append(sql.SQL("ST_Intersects({g}, ST_MakeEnvelope(%s, %s, %s, %s, %s))").format(
@@ -150,7 +168,7 @@ class PostgisStore(Store):
             if q.bbox:
                 cur.execute("SELECT Find_SRID(%s, %s, %s)", (dataset_id, table, GEOM))
                 srid = cur.fetchone()[0]
-            where, args = self._where(cols, q, srid)
+            where, args = self._where(cols, q, srid, id_field)
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident) + where, args)
             matched = cur.fetchone()[0]
             if q.hits_only:
@@ -239,3 +257,8 @@ def _redact(url: str) -> str:
 def _row_feature(row: tuple, names: list[str], id_field: str) -> dict:
     props = dict(zip(names, row[:-1], strict=True))
     return feature(props[id_field], props, row[-1])
+
+
+def _search_expr(columns: list[str]) -> sql.Composable:
+    """The indexed expression; queries must spell it the same way for the index to apply."""
+    return sql.SQL("lower(concat_ws(' ', {}))").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))

@@ -1,0 +1,177 @@
+"""The citizen's plan search: name (typo-tolerant), planID, saksnummer, address, gnr/bnr, or a point.
+
+Reads only the store (datasets `reguleringsplanar` and `eigedomar`), so every worker over the same
+store answers the same. Candidates come from the store's text index (FTS5 / pg_trgm) and R*Tree/GiST;
+ranking is done here: status group first (gjeldande, under arbeid, historisk), as municipal
+planregisters list them, then match score, then newest ikrafttredelsesdato.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+import shapely
+from pyproj import Transformer
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+
+from grunndata.store import Query, Store
+from grunndata.textsearch import score
+from pipelines.plan_codes import GROUP_ORDER
+
+PLANS, PROPERTIES = "reguleringsplanar", "eigedomar"
+PLAN_TEXT = ["plannavn", "planidentifikasjon", "saksnummer"]
+MATRIKKEL = re.compile(r"^\s*(\d{1,4})\s*/\s*(\d{1,5})(?:\s*/\s*(\d{1,4}))?(?:\s*/\s*(\d{1,4}))?\s*$")
+PLANID = re.compile(r"^\s*\d[\d\-_]{3,15}\s*$")
+MIN_SHARED_M2 = 1.0  # a plan that only touches a parcel's boundary does not "apply" to it
+ADDRESS_MIN_SCORE = 0.8
+
+
+@dataclass
+class Filters:
+    plantype: list[int] = field(default_factory=list)
+    planstatus: list[int] = field(default_factory=list)
+    statusgruppe: list[str] = field(default_factory=list)
+    saksnummer: str | None = None
+    fra: date | None = None  # ikrafttredelsesdato from
+    til: date | None = None
+
+    def accept(self, p: dict) -> bool:
+        if self.plantype and p["plantype"] not in self.plantype:
+            return False
+        if self.planstatus and p["planstatus"] not in self.planstatus:
+            return False
+        if self.statusgruppe and p["statusgruppe"] not in self.statusgruppe:
+            return False
+        if self.saksnummer and self.saksnummer.lower() not in (p.get("saksnummer") or "").lower():
+            return False
+        when = p.get("ikrafttredelsesdato")
+        if self.fra and (not when or when < self.fra.isoformat()):
+            return False
+        return not (self.til and (not when or when > self.til.isoformat()))
+
+
+@dataclass
+class Hit:
+    plan: dict
+    score: float
+    match: str  # namn | planid | saksnummer | adresse | eigedom | punkt
+
+    def as_dict(self) -> dict:
+        return {**self.plan, "treff": self.match, "score": self.score}
+
+
+class PlanSearch:
+    def __init__(self, store: Store, crs: str = "EPSG:25832") -> None:
+        self.store = store
+        self.crs = crs
+        self._to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+    # -- building blocks -------------------------------------------------------------------------
+    def plan(self, plan_id: str, geometry: bool = False) -> dict | None:
+        feat = self.store.get(PLANS, "arealplan", "plan_id", plan_id)
+        if feat is None:
+            return None
+        return {**feat["properties"], **({"geometry": feat["geometry"]} if geometry else {})}
+
+    def plans_covering(self, geom: BaseGeometry, min_shared: float = 0.0) -> list[dict]:
+        """Plans whose boundary intersects `geom` (for areas: by more than `min_shared` m²)."""
+        minx, miny, maxx, maxy = geom.buffer(0.01).bounds
+        page = self.store.query(PLANS, "arealplan", "plan_id", Query(bbox=(minx, miny, maxx, maxy), limit=10_000))
+        out = []
+        for f in page.features:
+            boundary = shape(f["geometry"]) if f["geometry"] else None
+            if boundary is None or not boundary.intersects(geom):
+                continue
+            if min_shared and geom.area > 0 and boundary.intersection(geom).area < min_shared:
+                continue
+            out.append(f["properties"])
+        return out
+
+    def parcels(self, gnr: int, bnr: int, fnr: int | None = None, snr: int | None = None) -> list[dict]:
+        props: list[tuple[str, object]] = [("gnr", gnr), ("bnr", bnr)]
+        if fnr is not None:
+            props.append(("fnr", fnr))
+        if snr is not None:
+            props.append(("snr", snr))
+        return self.store.query(PROPERTIES, "teig", "teig_id", Query(properties=props, limit=1000)).features
+
+    def addresses(self, text: str, limit: int = 5) -> list[tuple[float, dict]]:
+        ids = self.store.search(PROPERTIES, "adresse", "adresse_id", ["adressetekst", "poststad"], text, 200)
+        feats = self.store.query(PROPERTIES, "adresse", "adresse_id", Query(ids=ids, limit=len(ids) or 1)).features
+        found = [(score(text, f"{f['properties']['adressetekst']} {f['properties']['poststad']}"), f) for f in feats]
+        found.sort(key=lambda x: (-x[0], x[1]["properties"]["adressetekst"]))
+        return found[:limit]
+
+    # -- the search ---------------------------------------------------------------------------------
+    def search(self, q: str | None = None, point: tuple[float, float] | None = None, lonlat: bool = False,
+               filters: Filters | None = None, limit: int = 50) -> dict:
+        filters = filters or Filters()
+        hits: dict[str, Hit] = {}
+        context: dict = {}
+
+        def add(plan: dict, s: float, how: str) -> None:
+            if plan["plan_id"] not in hits or hits[plan["plan_id"]].score < s:
+                hits[plan["plan_id"]] = Hit(plan, s, how)
+
+        if point is not None:
+            x, y = self._to_crs.transform(*point) if lonlat else point
+            context["punkt"] = {"x": round(x, 2), "y": round(y, 2)}
+            for p in self.plans_covering(Point(x, y)):
+                add(p, 1.0, "punkt")
+        text = (q or "").strip()
+        m = MATRIKKEL.match(text)
+        if m:
+            gnr, bnr, fnr, snr = (int(g) if g else None for g in m.groups())
+            parcels = self.parcels(gnr, bnr, fnr or None if fnr else None, snr or None if snr else None)
+            context["eigedom"] = {"gnr": gnr, "bnr": bnr, "teigar": len(parcels)}
+            for f in parcels:
+                for p in self.plans_covering(shape(f["geometry"]), MIN_SHARED_M2):
+                    add(p, 1.0, "eigedom")
+        elif text:
+            if PLANID.match(text):
+                for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
+                        properties=[("planidentifikasjon", text)], limit=100, skip_geometry=True)).features:
+                    add(f["properties"], 2.0, "planid")
+            ids = self.store.search(PLANS, "arealplan", "plan_id", PLAN_TEXT, text, 200)
+            found = self.store.query(PLANS, "arealplan", "plan_id",
+                                     Query(ids=ids, limit=len(ids) or 1, skip_geometry=True)).features
+            for f in found:
+                p = f["properties"]
+                # names tolerate typos; identifiers and case numbers must contain the query
+                scored = [(score(text, p.get(c)), c) for c in PLAN_TEXT]
+                best = max(((s, c) for s, c in scored if s >= (0.5 if c == "plannavn" else 1.0)), default=(0, ""))
+                if best[0] > 0:
+                    add(p, best[0], {"plannavn": "namn"}.get(best[1], best[1]))
+            addresses = [a for a in self.addresses(text) if a[0] >= ADDRESS_MIN_SCORE]
+            if addresses:
+                top = addresses[0][0]
+                chosen = [a for s, a in addresses if s >= top - 0.01][:3]
+                context["adresser"] = [{"adressetekst": a["properties"]["adressetekst"],
+                                        "poststad": a["properties"]["poststad"], "gnr": a["properties"]["gnr"],
+                                        "bnr": a["properties"]["bnr"], "geometry": a["geometry"]} for a in chosen]
+                for a in chosen:
+                    for p in self.plans_covering(shape(a["geometry"])):
+                        add(p, top, "adresse")
+        ordered = sorted((h for h in hits.values() if filters.accept(h.plan)),
+                         key=lambda h: (GROUP_ORDER.get(h.plan["statusgruppe"], 9), -h.score,
+                                        _neg_date(h.plan.get("ikrafttredelsesdato")), h.plan["plan_id"]))
+        return {"query": text, **context, "treff": len(ordered), "planar": [h.as_dict() for h in ordered[:limit]]}
+
+    def for_property(self, gnr: int, bnr: int) -> dict:
+        """'Planar som gjeld denne eigedomen' (in force) and plans in progress that overlap it."""
+        parcels = self.parcels(gnr, bnr)
+        geom = shapely.union_all([shape(f["geometry"]) for f in parcels]) if parcels else None
+        plans = self.plans_covering(geom, MIN_SHARED_M2) if geom is not None else []
+        order = sorted(plans, key=lambda p: _neg_date(p.get("ikrafttredelsesdato")))
+        return {"gnr": gnr, "bnr": bnr, "teigar": parcels,
+                "gjeldande": [p for p in order if p["statusgruppe"] == "gjeldande"],
+                "under_arbeid": [p for p in order if p["statusgruppe"] == "under_arbeid"],
+                "historisk": [p for p in order if p["statusgruppe"] == "historisk"]}
+
+
+def _neg_date(value: str | None) -> int:
+    """Newest first: ISO dates as a negative day number (plans without a date last)."""
+    return -date.fromisoformat(value).toordinal() if value else 0
