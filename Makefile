@@ -15,11 +15,11 @@ APT_PKGS := python3 python3-venv python3-dev build-essential cgi-mapserver mapse
 	gdal-bin postgresql-15 postgresql-15-postgis-3 python3-qgis qgis-providers chromium fonts-dejavu-core \
 	ca-certificates wrk
 
-.PHONY: run test deps system venv vendor data config check lint bench clean
+.PHONY: run test deps system venv vendor samples data config check lint bench clean
 run: deps data
 	$(VENV)/bin/grunndata serve
 
-test: deps $(STAMP)/test-venv
+test: deps samples $(STAMP)/test-venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/grunndata config --check
 	$(VENV)/bin/pytest -q
@@ -54,7 +54,11 @@ $(VENDOR)/maplibre-gl.mjs:
 	cp $(STAMP)/npm/package/dist/{maplibre-gl.mjs,maplibre-gl-shared.mjs,maplibre-gl-worker.mjs,maplibre-gl.css} $(VENDOR)/
 	cp $(STAMP)/npm/package/LICENSE.txt $(VENDOR)/
 
-data: deps
+# The seeded Stord sample sources (deterministic; a few seconds).
+samples: venv
+	$(VENV)/bin/grunndata samples
+
+data: deps samples
 	$(VENV)/bin/grunndata build
 
 config: venv

@@ -128,3 +128,36 @@ class CatalogueProvider(BaseProvider):
             if rec["id"] == identifier:
                 return rec
         raise ProviderItemNotFoundError(f"no record {identifier}")
+
+
+@cache
+def _wms(audience: str):
+    from .wms import Wms
+
+    settings = get_settings()
+    return Wms(_store(), settings, _registry(), audience)
+
+
+class WmsMapProvider(BaseProvider):
+    """OGC API Maps for a collection, rendered by the same MapServer layer as /wms (one styling source)."""
+
+    def __init__(self, provider_def: dict) -> None:
+        super().__init__(provider_def)
+        self.layer = provider_def["data"]
+        self.audience = provider_def.get("options", {}).get("audience", "public")
+
+    def query(self, style=None, bbox=None, width=500, height=300, crs="CRS84", datetime_=None, format_="png",
+              transparent=True, **kwargs) -> bytes:
+        from urllib.parse import urlencode
+
+        if not bbox or len(bbox) != 4:
+            raise ProviderQueryError("bbox must be minlon,minlat,maxlon,maxlat")
+        # pygeoapi hands over the bbox in lon/lat (CRS84 axis order): ask MapServer in CRS:84.
+        params = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": self.layer, "STYLES": "",
+                  "CRS": "CRS:84", "BBOX": ",".join(str(float(v)) for v in bbox), "WIDTH": int(width),
+                  "HEIGHT": int(height), "FORMAT": "image/png",
+                  "TRANSPARENT": "FALSE" if str(transparent).lower() == "false" else "TRUE"}
+        result = _wms(self.audience).dispatch(urlencode(params))
+        if not result.content_type.startswith("image/"):
+            raise ProviderQueryError(result.body[:300].decode("utf-8", "replace"))
+        return result.body

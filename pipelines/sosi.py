@@ -43,7 +43,7 @@ _TOKENS = re.compile(r'"([^"]*)"|\'([^\']*)\'|(\S+)')
 _REF = re.compile(r"\(|\)|:-?\d+")
 _GEOMETRY_KINDS = {"PUNKT", "SYMBOL", "TEKST", "KURVE", "LINJE", "BUEP", "FLATE"}
 _NON_OBJECTS = {"HODE", "DEF", "OBJDEF", "SLUTT", "SLUTT-DEF"}
-ARC_SEGMENT_DEGREES = 5.0  # densify arcs to a vertex every 5 degrees (sub-centimetre sag at plan radii)
+ARC_TOLERANCE_M = 0.005  # densified arcs stay within 5 mm of the true circle (plan data is given in cm)
 
 
 class SosiError(GrunndataError):
@@ -385,7 +385,8 @@ def arc(p1: tuple[float, ...], p2: tuple[float, ...], p3: tuple[float, ...]) -> 
     a1, a2, a3 = (math.atan2(y - uy, x - ux) for x, y in ((x1, y1), (x2, y2), (x3, y3)))
     ccw = (a2 - a1) % (2 * math.pi) < (a3 - a1) % (2 * math.pi)
     sweep = (a3 - a1) % (2 * math.pi) if ccw else -((a1 - a3) % (2 * math.pi))
-    steps = max(2, math.ceil(abs(math.degrees(sweep)) / ARC_SEGMENT_DEGREES))
+    step = 2 * math.acos(max(-1.0, 1 - ARC_TOLERANCE_M / r)) if r > ARC_TOLERANCE_M else math.pi / 4
+    steps = max(2, math.ceil(abs(sweep) / step))
     pts = [(ux + r * math.cos(a1 + sweep * i / steps), uy + r * math.sin(a1 + sweep * i / steps))
            for i in range(steps + 1)]
     pts[0], pts[-1] = (x1, y1), (x3, y3)  # exact end points so rings built from arcs close

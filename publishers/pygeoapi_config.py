@@ -34,6 +34,12 @@ def resources(dataset: Dataset, bbox: list[float]) -> dict[str, dict]:
                     "storage_crs": _epsg_uri(dataset.crs), "crs": CRS_URIS}
         if table.time_field:
             provider["time_field"] = table.time_field
+        providers = [provider]
+        if table.wms or table.raster:  # OGC API Maps from the same MapServer layer as the WMS
+            providers.append({"type": "map", "name": "map_viewer.ogc_provider.WmsMapProvider",
+                              "data": f"{dataset.id}-{table.name}",
+                              "options": {"audience": "public" if dataset.is_open else "restricted"},
+                              "format": {"name": "png", "mimetype": "image/png"}})
         out[f"{dataset.id}-{table.name}"] = {
             "type": "collection",
             "title": _i18n(table.title),
@@ -42,7 +48,7 @@ def resources(dataset: Dataset, bbox: list[float]) -> dict[str, dict]:
             "links": [{"type": "text/html", "rel": "license", "title": dataset.licence,
                        "href": dataset.licence_uri}],
             "extents": {"spatial": {"bbox": bbox, "crs": CRS_URIS[0]}},
-            "providers": [provider],
+            "providers": providers,
         }
     return out
 

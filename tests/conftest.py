@@ -22,6 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sample_sources() -> None:
+    """The generated Stord sources (not committed: several MB); `make test` has made them already."""
+    if not (ROOT / "datasets" / "reguleringsplanar" / "kjelder" / "planar").is_dir():
+        done = subprocess.run([sys.executable, "-m", "grunndata.cli", "samples"], cwd=ROOT, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh cluster on 127.0.0.1 with PostGIS, stopped at the end of the session."""
