@@ -123,14 +123,16 @@ class PlanSearch:
                 add(p, 1.0, "punkt")
         text = (q or "").strip()
         m = MATRIKKEL.match(text)
-        if m:
+        parcels = []
+        if m:  # "12/345" is a gnr/bnr, but "2019/1234" may be a saksnummer: text search if no parcel
             gnr, bnr, fnr, snr = (int(g) if g else None for g in m.groups())
-            parcels = self.parcels(gnr, bnr, fnr or None if fnr else None, snr or None if snr else None)
-            context["eigedom"] = {"gnr": gnr, "bnr": bnr, "teigar": len(parcels)}
+            parcels = self.parcels(gnr, bnr, fnr or None, snr or None)
+            if parcels:
+                context["eigedom"] = {"gnr": gnr, "bnr": bnr, "teigar": len(parcels)}
             for f in parcels:
                 for p in self.plans_covering(shape(f["geometry"]), MIN_SHARED_M2):
                     add(p, 1.0, "eigedom")
-        elif text:
+        if text and not parcels:
             if PLANID.match(text):
                 for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
                         properties=[("planidentifikasjon", text)], limit=100, skip_geometry=True)).features:

@@ -261,4 +261,6 @@ def _row_feature(row: tuple, names: list[str], id_field: str) -> dict:
 
 def _search_expr(columns: list[str]) -> sql.Composable:
     """The indexed expression; queries must spell it the same way for the index to apply."""
-    return sql.SQL("lower(concat_ws(' ', {}))").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+    # || and coalesce, not concat_ws: an index expression must be IMMUTABLE
+    return sql.SQL("lower({})").format(sql.SQL(" || ' ' || ").join(
+        sql.SQL("coalesce({}::text, '')").format(sql.Identifier(c)) for c in columns))
