@@ -132,11 +132,13 @@ class PlanSearch:
             for f in parcels:
                 for p in self.plans_covering(shape(f["geometry"]), MIN_SHARED_M2):
                     add(p, 1.0, "eigedom")
-        if text and not parcels:
-            if PLANID.match(text):
-                for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
-                        properties=[("planidentifikasjon", text)], limit=100, skip_geometry=True)).features:
-                    add(f["properties"], 2.0, "planid")
+        exact = False
+        if text and not parcels and PLANID.match(text):
+            for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
+                    properties=[("planidentifikasjon", text)], limit=100, skip_geometry=True)).features:
+                add(f["properties"], 2.0, "planid")
+                exact = True
+        if text and not parcels and not exact:  # a whole planID is the answer; else search by resemblance
             ids = self.store.search(PLANS, "arealplan", "plan_id", PLAN_TEXT, text, 200)
             found = self.store.query(PLANS, "arealplan", "plan_id",
                                      Query(ids=ids, limit=len(ids) or 1, skip_geometry=True)).features

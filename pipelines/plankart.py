@@ -72,7 +72,7 @@ def convert(src_path: Path, out_dir: Path, crs: str, report: Report, key: str) -
                              "placed on the map", src_path)
                 return None
             h, w = src.height, src.width
-            corners = [transform * (c, r) for c, r in ((0, 0), (w, 0), (w, h), (0, h))]
+            corners = [transform @ (c, r) for c, r in ((0, 0), (w, 0), (w, h), (0, h))]
             footprint = Polygon(corners)
             if not src_crs == CRS.from_user_input(crs):
                 from rasterio.warp import transform_geom

@@ -50,3 +50,36 @@ def test_language_switch(server: Server, browser) -> None:
     assert "Drinking-water samples" in page.content()
     page.goto(f"{server.url}/drikkevatn")  # the choice sticks (cookie)
     assert page.locator("html").get_attribute("lang") == "en"
+
+
+@pytest.mark.parametrize("env", ["gpkg"], indirect=True)
+def test_citizen_finds_plan_by_address_and_sees_its_map(server: Server, browser) -> None:
+    import httpx
+    from shapely.geometry import shape
+
+    # An address inside a plan in force, found through the public APIs (not the store)
+    plans = httpx.get(f"{server.url}/api/planar", params={"q": "bustadfelt", "statusgruppe": "gjeldande"}).json()
+    for plan in plans["planar"]:
+        geom = shape(httpx.get(f"{server.url}/ogc/collections/reguleringsplanar-arealplan/items/{plan['plan_id']}",
+                               params={"f": "json"}).json()["geometry"])
+        bbox = ",".join(map(str, geom.bounds))
+        inside = [a for a in httpx.get(f"{server.url}/ogc/collections/eigedomar-adresse/items",
+                                       params={"bbox": bbox, "f": "json", "limit": 200}).json()["features"]
+                  if geom.contains(shape(a["geometry"]))]
+        if inside:
+            address = inside[0]["properties"]["adressetekst"]
+            break
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server.url}/planar")
+    page.locator("#q").press_sequentially(address, delay=40)  # search as you type, no submit
+    link = page.locator("#results a", has_text=plan["plannavn"]).first
+    link.wait_for(timeout=15000)
+    assert address in page.locator("#context").inner_text()
+    link.click()
+    page.wait_for_url(f"**/planar/{plan['plan_id']}**")
+    page.wait_for_function("window.planMap && window.planMap.features > 0", timeout=30000)
+    page.wait_for_timeout(800)
+    drawn = page.evaluate("() => window.planMap.map.queryRenderedFeatures({layers: ['formal']}).length")
+    assert drawn > 0
+    assert page.locator("h1").inner_text().startswith(plan["plannavn"].strip()[:20])
+    assert page.locator("#documents a").count() >= 1

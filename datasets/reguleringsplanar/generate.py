@@ -520,7 +520,7 @@ def write_scans(plans: list[Plan], out: Path, rng: random.Random) -> list[dict]:
                 dst.write(img.transpose(2, 0, 1))
             lines = ["#CRS: EPSG:25832", "mapX,mapY,sourceX,sourceY,enable,dX,dY,residual"]
             for px, py in ((40, 40), (w - 40, 40), (w - 40, h - 40), (40, h - 40), (w // 2, h // 2)):
-                mx, my = t * (px, py)
+                mx, my = t @ (px, py)
                 # QGIS stores source Y as negative pixel rows
                 lines.append(f"{mx + rng.uniform(-0.2, 0.2):.3f},{my + rng.uniform(-0.2, 0.2):.3f},{px},{-py},1,0,0,0")
             (path.parent / (path.name + ".points")).write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -533,7 +533,7 @@ def write_scans(plans: list[Plan], out: Path, rng: random.Random) -> list[dict]:
 
 def _world(t, path: Path) -> None:
     # World file: A, D, B, E, C, F with C/F at the centre of the upper-left pixel.
-    cx, cy = t * (0.5, 0.5)
+    cx, cy = t @ (0.5, 0.5)
     path.write_text("\n".join(f"{v:.6f}" for v in (t.a, t.d, t.b, t.e, cx, cy)) + "\n", encoding="ascii")
 
 

@@ -80,7 +80,7 @@ class GpkgStore(Store):
             with sqlite3.connect(staged) as conn:
                 for name in tables:
                     table = dataset.table(name)
-                    for col in filter(None, (table.id_field, table.time_field)):
+                    for col in dict.fromkeys(filter(None, (table.id_field, table.time_field, *table.search))):
                         conn.execute(f'CREATE INDEX "ix_{name}_{col}" ON "{name}" ("{col}")')
                     if table.search:  # FTS5 trigram index: substring and typo-tolerant candidates
                         conn.execute(f'CREATE VIRTUAL TABLE "{name}_sok" USING fts5(tekst, tokenize=\'trigram\')')

@@ -84,10 +84,10 @@ class PostgisStore(Store):
                     if fdef.type == "date":
                         cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE date USING {}::date").format(
                             ident, sql.Identifier(col), sql.Identifier(col)))
-                for col in filter(None, (table.id_field, table.time_field)):
+                for col in dict.fromkeys(filter(None, (table.id_field, table.time_field, *table.search))):
                     cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(ident, sql.Identifier(col)))
-                if table.search:  # trigram GIN index: word_similarity (<%) candidates, typos included
-                    cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (({}) gin_trgm_ops)").format(
+                if table.search:  # trigram GiST index: nearest by word similarity (<<->), typos included
+                    cur.execute(sql.SQL("CREATE INDEX ON {} USING gist (({}) gist_trgm_ops)").format(
                         ident, _search_expr(table.search)))
                 cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
                 got = cur.fetchone()[0]
@@ -102,11 +102,11 @@ class PostgisStore(Store):
     def search(self, dataset_id: str, table: str, id_field: str, columns: list[str], text: str,
                limit: int = 200) -> list[str]:
         expr = _search_expr(columns)
-        query = sql.SQL("SELECT {id} FROM {t} WHERE %s <%% {e} ORDER BY word_similarity(%s, {e}) DESC, {id} "
-                        "LIMIT %s").format(id=sql.Identifier(id_field), t=sql.Identifier(dataset_id, table), e=expr)
+        # KNN on the GiST index: the `limit` rows nearest in word similarity, without a threshold scan
+        query = sql.SQL("SELECT {id} FROM {t} ORDER BY %s <<-> {e} LIMIT %s").format(
+            id=sql.Identifier(id_field), t=sql.Identifier(dataset_id, table), e=expr)
         with self._conn() as conn, conn.cursor() as cur:
-            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', '0.3', true)")
-            cur.execute(query, (text.lower(), text.lower(), limit))
+            cur.execute(query, (text.lower(), limit))
             return [r[0] for r in cur.fetchall()]
 
     # -- reads -------------------------------------------------------------------------------
