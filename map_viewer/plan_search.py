@@ -68,6 +68,7 @@ class PlanSearch:
         self.store = store
         self.crs = crs
         self._to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        self._to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
     # -- building blocks -------------------------------------------------------------------------
     def plan(self, plan_id: str, geometry: bool = False) -> dict | None:
@@ -155,7 +156,9 @@ class PlanSearch:
                 chosen = [a for s, a in addresses if s >= top - 0.01][:3]
                 context["adresser"] = [{"adressetekst": a["properties"]["adressetekst"],
                                         "poststad": a["properties"]["poststad"], "gnr": a["properties"]["gnr"],
-                                        "bnr": a["properties"]["bnr"], "geometry": a["geometry"]} for a in chosen]
+                                        "bnr": a["properties"]["bnr"], "geometry": a["geometry"],
+                                        "lonlat": [round(v, 6) for v in self._to_lonlat.transform(
+                                            *a["geometry"]["coordinates"])]} for a in chosen]
                 for a in chosen:
                     for p in self.plans_covering(shape(a["geometry"])):
                         add(p, top, "adresse")
