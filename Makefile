@@ -13,7 +13,7 @@ VENDOR := map_viewer/static/vendor/maplibre-gl
 # PostGIS store and tests, QGIS and Chromium as independent test clients, DejaVu fonts for map legends.
 APT_PKGS := python3 python3-venv python3-dev build-essential cgi-mapserver mapserver-bin python3-mapscript \
 	gdal-bin postgresql-15 postgresql-15-postgis-3 python3-qgis qgis-providers chromium fonts-dejavu-core \
-	ca-certificates wrk
+	ca-certificates wrk redis-server
 
 .PHONY: run test deps system venv vendor samples data config check lint bench clean
 run: deps data
@@ -41,8 +41,21 @@ $(STAMP)/venv: pyproject.toml
 	ln -sfn /usr/lib/python3/dist-packages/mapscript $(SITE)/mapscript
 	touch $@
 
-$(STAMP)/test-venv: $(STAMP)/venv
+$(STAMP)/test-venv: $(STAMP)/venv $(STAMP)/pycsw-venv $(STAMP)/ckan-venv
 	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+# The catalogues the publishers are tested against, each in its own venv (their pins clash with the app's).
+$(STAMP)/pycsw-venv:
+	@mkdir -p $(STAMP)
+	test -x .venv-pycsw/bin/python || /usr/bin/python3 -m venv .venv-pycsw
+	.venv-pycsw/bin/pip install -q "pycsw==2.6.2" "sqlalchemy<2"
+	touch $@
+
+$(STAMP)/ckan-venv:
+	@mkdir -p $(STAMP)
+	test -x .venv-ckan/bin/python || /usr/bin/python3 -m venv .venv-ckan
+	.venv-ckan/bin/pip install -q "ckan[requirements]==2.12.0"
 	touch $@
 
 vendor: $(VENDOR)/maplibre-gl.mjs
@@ -71,4 +84,4 @@ bench: deps data
 	$(PY) bench/bench_serving.py
 
 clean:
-	rm -rf data $(STAMP) $(VENDOR)
+	rm -rf data $(STAMP) $(VENDOR) .venv-pycsw .venv-ckan

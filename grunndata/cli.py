@@ -54,6 +54,47 @@ def build(dataset: Annotated[str | None, typer.Argument(help="dataset id; all wh
             progress.update(task, description=f"{ds.id}: publisert")
             out.print(f"[green]ok[/] {ds.id}: " + ", ".join(f"{k} {v}" for k, v in report.counts.items())
                       + f"; {len(report.warnings)} åtvaringar (rapport: {settings.data_dir / 'reports' / ds.id}.txt)")
+            if ds.publish.enabled and ds.publish.targets:  # share the new version with the national catalogues
+                _print_outcomes(_publish(store, list(ds.publish.targets), [ds.id], dry_run=False))
+
+
+def _publish(store, targets: list[str], dataset_ids: list[str] | None, dry_run: bool):
+    from publishers.targets import Context, Secrets, publish
+
+    from .kommune import load_kommune
+
+    settings = get_settings()
+    ctx = Context(get_registry(settings), store, load_kommune(settings.kommune_file), settings, Secrets(), dry_run)
+    return publish(ctx, targets, dataset_ids)
+
+
+def _print_outcomes(outcomes) -> bool:
+    """Print one line per dataset and target; True when every target succeeded."""
+    colour = {"failed": "red", "unchanged": "dim"}
+    for o in outcomes:
+        out.print(f"[{colour.get(o.action, 'green')}]{o}[/]", highlight=False, soft_wrap=True)
+    return all(o.action != "failed" for o in outcomes)
+
+
+@app.command()
+def publish(target: Annotated[str, typer.Option(help="dcat | geonorge | ckan | all")] = "all",
+            dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
+            dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change, change nothing")] = False,
+            ) -> None:
+    """Push catalogue metadata (DCAT-AP-NO, ISO 19139 over CSW-T, CKAN) for the datasets that list a target."""
+    from publishers.targets import TARGETS
+
+    from .store import open_store
+
+    if target != "all" and target not in TARGETS:
+        raise GrunndataError(f"unknown target '{target}'", hint=f"one of: all, {', '.join(TARGETS)}")
+    registry = get_registry()
+    if dataset:
+        registry.get(dataset)
+    outcomes = _publish(open_store(get_settings()), list(TARGETS) if target == "all" else [target],
+                        [dataset] if dataset else None, dry_run)
+    if not _print_outcomes(outcomes):
+        raise typer.Exit(1)
 
 
 def _sources(ds, given: list[str]) -> dict[str, Path]:

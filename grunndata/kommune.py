@@ -29,6 +29,7 @@ class Kommune:
     crs: str
     nettstad: str
     kontakt: dict
+    spatial_uri: str  # the kommune as a place (dct:spatial in DCAT)
 
     @property
     def epsg(self) -> int:

@@ -25,6 +25,8 @@ from grunndata.settings import Settings, get_settings
 from grunndata.store import Query, open_store
 from pipelines.drikkevatn_grenser import limits
 from pipelines.plan_codes import arealformal, kodar
+from publishers import dcat
+from publishers.catalogue import distributions
 
 from .charts import series_svg
 from .i18n import LANGS, pick_lang, translator
@@ -205,6 +207,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       "geometry": shapely.geometry.mapping(shapely.transform(
                           shape(f["geometry"]), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))))}
                      for f in found["teigar"]], layers=PLAN_LAYERS)
+
+    @app.get("/datasett", response_class=HTMLResponse, include_in_schema=False)
+    def datasets_page(request: Request) -> HTMLResponse:
+        built = store.builds()
+        entries = [{"ds": ds, "build": built.get(ds.id), "distributions": distributions(ds, settings.base_url)}
+                   for ds in registry.datasets.values()]
+        return page(request, "datasets.html", entries=entries)
+
+    @app.get("/catalog", tags=["Katalog"], summary="DCAT-AP-NO catalogue (Turtle, JSON-LD, RDF/XML)")
+    def catalog(request: Request, format: str | None = Param(None, description="ttl | jsonld | rdf")) -> Response:
+        """Content negotiation by Accept header or ?format=; every dataset, restricted ones as metadata only."""
+        fmt = dcat.negotiate(request.headers.get("accept"), format)
+        if fmt not in dcat.FORMATS:
+            raise HTTPException(400, f"unknown format '{format}': use ttl, jsonld or rdf")
+        body, media = dcat.serialise(dcat.build_graph(registry, store, kommune, settings.base_url), fmt)
+        return Response(body, media_type=media, headers={"Vary": "Accept"})
 
     files = settings.data_dir / "filer"
     files.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "layers": {"nn": "Kartlag", "nb": "Kartlag", "en": "Layers"},
     "click_info": {"nn": "Klikk i kartet for informasjon om eit punkt.",
                    "nb": "Klikk i kartet for informasjon om et punkt.", "en": "Click the map for information."},
+    "freq_DAILY": {"nn": "dagleg", "nb": "daglig", "en": "daily"},
+    "freq_WEEKLY": {"nn": "kvar veke", "nb": "ukentlig", "en": "weekly"},
+    "freq_MONTHLY": {"nn": "kvar månad", "nb": "månedlig", "en": "monthly"},
+    "freq_QUARTERLY": {"nn": "kvart kvartal", "nb": "kvartalsvis", "en": "quarterly"},
+    "freq_ANNUAL": {"nn": "årleg", "nb": "årlig", "en": "annually"},
+    "freq_IRREG": {"nn": "ujamt", "nb": "uregelmessig", "en": "irregularly"},
+    "freq_CONT": {"nn": "fortløpande", "nb": "fortløpende", "en": "continuously"},
+    "freq_UNKNOWN": {"nn": "ukjent", "nb": "ukjent", "en": "unknown"},
     "plans": {"nn": "Reguleringsplanar", "nb": "Reguleringsplaner", "en": "Zoning plans"},
     "plan_search": {"nn": "Søk i reguleringsplanar", "nb": "Søk i reguleringsplaner", "en": "Search zoning plans"},
     "plan_search_help": {"nn": "Søk på plannamn, planID, saksnummer, adresse eller gnr/bnr (t.d. 12/345), "
@@ -111,6 +119,21 @@ STRINGS: dict[str, dict[str, str]] = {
     "treff_eigedom": {"nn": "eigedomen ligg i planen", "nb": "eiendommen ligger i planen",
                       "en": "property inside plan"},
     "treff_punkt": {"nn": "punktet ligg i planen", "nb": "punktet ligger i planen", "en": "point inside plan"},
+    "dataset_list": {"nn": "Alle datasett", "nb": "Alle datasett", "en": "All datasets"},
+    "dataset_list_intro": {"nn": "Alt kommunen publiserer, med lisens, tenester og nedlasting. Katalogen finst òg "
+                                 "maskinlesbar som DCAT-AP-NO.",
+                           "nb": "Alt kommunen publiserer, med lisens, tjenester og nedlasting. Katalogen finnes også "
+                                 "maskinlesbar som DCAT-AP-NO.",
+                           "en": "Everything the municipality publishes, with licence, services and downloads. The "
+                                 "catalogue is also machine-readable as DCAT-AP-NO."},
+    "restricted": {"nn": "Avgrensa: berre for namngjevne brukarar med lisens",
+                   "nb": "Begrenset: bare for navngitte brukere med lisens",
+                   "en": "Restricted: named users with a licence only"},
+    "open": {"nn": "Ope", "nb": "Åpent", "en": "Open"},
+    "access": {"nn": "Tilgang", "nb": "Tilgang", "en": "Access"},
+    "update_frequency": {"nn": "Oppdatering", "nb": "Oppdatering", "en": "Update frequency"},
+    "endpoints": {"nn": "Tenester og nedlasting", "nb": "Tjenester og nedlasting", "en": "Services and downloads"},
+    "contact": {"nn": "Kontakt", "nb": "Kontakt", "en": "Contact"},
     "unknown_property": {"nn": "Fann ingen eigedom med dette gnr/bnr.", "nb": "Fant ingen eiendom med dette gnr/bnr.",
                          "en": "No property with this gnr/bnr."},
 }

@@ -6,10 +6,12 @@ Restricted datasets appear as metadata only, with no endpoint links.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyproj import Transformer
 
 from grunndata.kommune import load_kommune
-from grunndata.registry import Dataset, Registry
+from grunndata.registry import Dataset, Registry, Table
 from grunndata.store import Store
 
 LANG_URI = {"nn": "http://publications.europa.eu/resource/authority/language/NNO",
@@ -32,22 +34,53 @@ def dataset_bbox_4326(dataset: Dataset, store: Store) -> list[float]:
     return [round(v, 6) for v in t.transform_bounds(minx, miny, maxx, maxy)]
 
 
-def endpoints(dataset: Dataset, base_url: str) -> list[dict]:
+@dataclass(frozen=True)
+class Distribution:
+    """One way to get a dataset's data: the single list DCAT, ISO 19139, CKAN, Records and /datasett share."""
+    table: Table
+    kind: str  # ogcapi | wms | geojson | csv
+    url: str
+    media_type: str
+    eu_format: str  # EU file-type authority code
+    protocol: str  # Geonorge / ISO online-resource protocol
+    layer: str
+
+    def title(self, lang: str = "nn") -> str:
+        name = self.table.title.get(lang)
+        return {"ogcapi": f"OGC API Features: {name}", "wms": f"WMS: {name}",
+                "geojson": f"GeoJSON: {name}", "csv": f"CSV: {name}"}[self.kind]
+
+
+def distributions(dataset: Dataset, base_url: str) -> list[Distribution]:
+    """Every real endpoint of an open dataset; none for a restricted one (metadata only)."""
     if not dataset.is_open:
         return []
-    links = []
+    out = []
     for t in dataset.schema_:
         coll = f"{dataset.id}-{t.name}"
-        links += [
-            {"rel": "item", "type": "application/geo+json", "title": f"OGC API Features: {t.title.nn}",
-             "href": f"{base_url}/ogc/collections/{coll}/items?f=json"},
-            {"rel": "enclosure", "type": "text/csv", "title": f"CSV: {t.title.nn}",
-             "href": f"{base_url}/ogc/collections/{coll}/items?f=csv&limit=100000"},
+        items = f"{base_url}/ogc/collections/{coll}/items"
+        out += [
+            Distribution(t, "ogcapi", f"{base_url}/ogc/collections/{coll}", "application/geo+json", "GEOJSON",
+                         "OGC:API-Features", coll),
+            Distribution(t, "geojson", f"{items}?f=json&limit=100000", "application/geo+json", "GEOJSON",
+                         "WWW:DOWNLOAD-1.0-http--download", coll),
+            Distribution(t, "csv", f"{items}?f=csv&limit=100000", "text/csv", "CSV",
+                         "WWW:DOWNLOAD-1.0-http--download", coll),
         ]
-        if t.wms:
-            links.append({"rel": "service", "type": "image/png", "title": f"WMS: {t.title.nn}",
-                          "href": f"{base_url}/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
-                          "wms:layer": coll})
+        if t.wms or t.raster:
+            out.append(Distribution(t, "wms", f"{base_url}/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
+                                    "image/png", "WMS_SRVC", "OGC:WMS", coll))
+    return out
+
+
+def endpoints(dataset: Dataset, base_url: str) -> list[dict]:
+    rel = {"ogcapi": "service", "geojson": "item", "csv": "enclosure", "wms": "service"}
+    links = []
+    for d in distributions(dataset, base_url):
+        link = {"rel": rel[d.kind], "type": d.media_type, "title": d.title(), "href": d.url}
+        if d.kind == "wms":
+            link["wms:layer"] = d.layer
+        links.append(link)
     return links
 
 

@@ -108,3 +108,149 @@ def server(env: Env) -> Iterator[Server]:
     yield Server(base, env)
     proc.terminate()
     proc.wait(10)
+
+
+def _wait(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=3).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited: {proc.stdout.read().decode()[-2000:] if proc.stdout else ''}")
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer")
+
+
+PYCSW_CFG = """[server]
+home={home}
+url=http://127.0.0.1:{port}/
+mimetype=application/xml; charset=UTF-8
+encoding=UTF-8
+language=en-US
+maxrecords=100
+loglevel=WARNING
+logfile={home}/pycsw.log
+pretty_print=true
+federatedcatalogues=
+profiles=apiso
+
+[manager]
+transactions=true
+allowed_ips=127.0.0.1
+
+[metadata:main]
+identification_title=CSW for the grunndata tests
+identification_abstract=a real pycsw with transactions, on 127.0.0.1
+identification_keywords=test
+identification_keywords_type=theme
+identification_fees=None
+identification_accessconstraints=None
+provider_name=grunndata tests
+provider_url=http://127.0.0.1/
+contact_name=test
+contact_position=test
+contact_address=test
+contact_city=Leirvik
+contact_stateorprovince=Vestland
+contact_postalcode=5411
+contact_country=Norway
+contact_phone=+47 00000000
+contact_fax=+47 00000000
+contact_email=test@example.org
+contact_url=http://127.0.0.1/
+contact_hours=08-16
+contact_instructions=none
+contact_role=pointOfContact
+
+[repository]
+database=sqlite:///{home}/records.db
+table=records
+
+[metadata:inspire]
+enabled=false
+languages_supported=eng,nor
+default_language=nor
+date=2024-01-01
+gemet_keywords=Utility and governmental services
+conformity_service=notEvaluated
+contact_name=test
+contact_email=test@example.org
+temp_extent=2024-01-01/2026-12-31
+"""
+
+
+@pytest.fixture
+def pycsw_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh pycsw 2.6.2 (own venv, `make test` builds it) with CSW-T enabled, empty repository."""
+    venv = ROOT / ".venv-pycsw" / "bin"
+    port = free_port()
+    cfg = tmp_path / "pycsw.cfg"
+    cfg.write_text(PYCSW_CFG.format(home=tmp_path, port=port), encoding="utf-8")
+    subprocess.run([str(venv / "pycsw-admin.py"), "-c", "setup_db", "-f", str(cfg)], check=True,
+                   capture_output=True)
+    proc = subprocess.Popen([str(venv / "python"), "-m", "pycsw.wsgi", str(port)], env={
+        **os.environ, "PYCSW_CONFIG": str(cfg)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait(f"{url}?service=CSW&version=2.0.2&request=GetCapabilities", proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@dataclass
+class Ckan:
+    url: str
+    token: str
+    organisation: str
+
+
+@pytest.fixture(scope="session")
+def ckan(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ckan]:
+    """A real CKAN 2.12 (own venv) on PostgreSQL and Debian's redis-server, with an in-test Solr stand-in
+    (tests/solr_standin.py: no Solr server is available to install; search is not tested through it)."""
+    home = tmp_path_factory.mktemp("ckan")
+    venv = ROOT / ".venv-ckan" / "bin"
+    procs: list[subprocess.Popen] = []
+    try:
+        solr_port, redis_port, ckan_port = free_port(), free_port(), free_port()
+        schema = next((ROOT / ".venv-ckan").resolve().glob("lib/python3*/site-packages/ckan/config/solr/schema.xml"))
+        procs.append(subprocess.Popen([sys.executable, str(ROOT / "tests" / "solr_standin.py"), str(solr_port),
+                                       str(schema)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", "no"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        ini = home / "ckan.ini"
+        subprocess.run([str(venv / "ckan"), "generate", "config", str(ini)], check=True, capture_output=True)
+        db = create_database(pg_url, "ckan")
+        text = ini.read_text(encoding="utf-8")
+        for key, value in {"sqlalchemy.url": db, "ckan.site_url": f"http://127.0.0.1:{ckan_port}",
+                           "solr_url": f"http://127.0.0.1:{solr_port}/solr/ckan",
+                           "ckan.redis.url": f"redis://127.0.0.1:{redis_port}/0",
+                           "ckan.storage_path": str(home / "storage")}.items():
+            text = "\n".join(f"{key} = {value}" if line.split("=")[0].strip() in (key, f"#{key}") else line
+                             for line in text.splitlines())
+        ini.write_text(text, encoding="utf-8")
+        ck = [str(venv / "ckan"), "-c", str(ini)]
+        for args in (["db", "init"], ["user", "add", "grunndata", "email=gis@example.org", "password=Grunndata-test-1"],
+                     ["sysadmin", "add", "grunndata"]):
+            subprocess.run([*ck, *args], check=True, capture_output=True, cwd=home)
+        made = subprocess.run([*ck, "user", "token", "add", "grunndata", "tests"], check=True, capture_output=True,
+                              text=True, cwd=home)
+        token = made.stdout.strip().splitlines()[-1].strip()
+        procs.append(subprocess.Popen([*ck, "run", "-H", "127.0.0.1", "-p", str(ckan_port), "--disable-reloader"],
+                                      cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        url = f"http://127.0.0.1:{ckan_port}"
+        _wait(f"{url}/api/3/action/status_show", procs[-1], 120)
+        from ckanapi import RemoteCKAN
+
+        with RemoteCKAN(url, apikey=token) as api:
+            api.action.organization_create(name="stord-kommune", title="Stord kommune")
+        yield Ckan(url, token, "stord-kommune")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
