@@ -83,7 +83,7 @@ def test_records_catalogue(server: Server) -> None:
     assert r["numberMatched"] == 1
     rec = r["features"][0]
     assert rec["properties"]["rights"] == "https://data.norge.no/nlod/no/2.0" and rec["properties"]["updated"]
-    assert any(link["href"].endswith(f"/ogc/collections/{POINTS}/items?f=json") for link in rec["links"])
+    assert any(link["href"].endswith(f"/ogc/collections/{POINTS}/items?f=json&limit=100000") for link in rec["links"])
     none = httpx.get(f"{server.url}/ogc/collections/katalog/items", params={"f": "json", "q": "flyplass"}).json()
     assert none["numberMatched"] == 0
 
