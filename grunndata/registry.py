@@ -100,6 +100,8 @@ class WmsStyle(_Strict):
                                      "kode, namn, farge: one class per code (national symbology)")
     outline: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
     size: int = 10
+    label: str | None = Field(default=None, description="MapServer text, e.g. '[dimensjon] [material]'")
+    label_max_scale: int = Field(default=2000, description="labels only at scales larger than 1:this")
 
     @model_validator(mode="after")
     def _classes(self) -> WmsStyle:

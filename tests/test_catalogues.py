@@ -116,12 +116,13 @@ def test_iso19139_records_are_xsd_valid_and_stable(env: Env, monkeypatch: pytest
 def test_geonorge_csw_t_with_real_pycsw(env: Env, pycsw_url: str) -> None:
     vars_ = {**env.vars(), "GRUNNDATA_CSW_URL": pycsw_url, "GRUNNDATA_PUBLIC_URL": "http://grunndata.test"}
     dry = cli(vars_, "publish", "--target", "geonorge", "--dry-run")
-    assert dry.returncode == 0 and dry.stdout.count("would-create") == 3
+    listed = [ds for ds in get_registry().datasets.values() if "geonorge" in ds.publish.targets]
+    assert dry.returncode == 0 and dry.stdout.count("would-create") == len(listed) == 4
     csw = CatalogueServiceWeb(pycsw_url)
     csw.getrecords2(maxrecords=50)
     assert csw.results["matches"] == 0  # a dry run changes nothing
     first = cli(vars_, "publish", "--target", "geonorge")
-    assert first.returncode == 0 and first.stdout.count("created") == 3, first.stdout + first.stderr
+    assert first.returncode == 0 and first.stdout.count("created") == 4, first.stdout + first.stderr
     kommune = load_kommune()
     registry = get_registry()
     for ds in registry.datasets.values():
@@ -132,13 +133,18 @@ def test_geonorge_csw_t_with_real_pycsw(env: Env, pycsw_url: str) -> None:
         urls = {o.url for o in record.distribution.online}
         assert {d.url for d in distributions(ds, "http://grunndata.test")} <= urls
     csw.getrecords2(maxrecords=50)
-    assert csw.results["matches"] == 3
+    assert csw.results["matches"] == 4
+    # the restricted VA network: metadata only, access restricted, no online resources
+    va = registry.get("va_nett")
+    csw.getrecordbyid(id=[iso19139.file_identifier(kommune, va)], outputschema=iso19139.GMD)
+    restricted = csw.records[iso19139.file_identifier(kommune, va)]
+    assert restricted.distribution is None or not restricted.distribution.online
     second = cli(vars_, "publish", "--target", "geonorge")
-    assert second.stdout.count("unchanged") == 3 and "created" not in second.stdout
+    assert second.stdout.count("unchanged") == 4 and "created" not in second.stdout
     moved = cli({**vars_, "GRUNNDATA_PUBLIC_URL": "https://data.stord.test"}, "publish", "--target", "geonorge")
-    assert moved.stdout.count("updated") == 3
+    assert moved.stdout.count("updated") == 3  # the open ones: their online resources moved
     csw.getrecords2(maxrecords=50)
-    assert csw.results["matches"] == 3  # updated in place, never duplicated
+    assert csw.results["matches"] == 4  # updated in place, never duplicated
 
 
 @pytest.mark.parametrize("env", ["gpkg"], indirect=True)

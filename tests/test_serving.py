@@ -19,7 +19,8 @@ ANALYSES = "drikkevassprovar-analysar"
 def test_health_and_landing(server: Server) -> None:
     health = httpx.get(f"{server.url}/healthz").json()
     assert health == {"status": "ok", "store": server.env.kind,
-                      "datasets": {"drikkevassprovar": True, "eigedomar": True, "reguleringsplanar": True}}
+                      "datasets": {"drikkevassprovar": True, "eigedomar": True, "reguleringsplanar": True,
+                                   "va_nett": True}}
     page = httpx.get(f"{server.url}/").text
     assert "Drikkevassprøvar" in page and f"/ogc/collections/{POINTS}" in page and "/wms?" in page
     assert 'lang="nn"' in page
