@@ -162,6 +162,82 @@ def samples() -> None:
             out.print(f"{folder.parent.name}: {key} -> {path}")
 
 
+users = typer.Typer(help="Named users and licences for restricted data (VA-nett).", no_args_is_help=True)
+app.add_typer(users, name="users")
+
+
+def _access():
+    from .access import AccessStore
+
+    return AccessStore(get_settings())
+
+
+@users.command("add")
+def users_add(brukarnamn: str,
+              rolle: Annotated[list[str], typer.Option("--rolle", help="brann | eigedom | entreprenor | intern")],
+              organisasjon: Annotated[str, typer.Option(help="the user's organisation")],
+              namn: Annotated[str | None, typer.Option()] = None,
+              epost: Annotated[str | None, typer.Option()] = None,
+              passord: Annotated[str | None, typer.Option(help="for the login page; leave out for key-only users",
+                                                          envvar="GRUNNDATA_NEW_PASSWORD")] = None,
+              fra: Annotated[str | None, typer.Option(help="licence valid from (YYYY-MM-DD), default today")] = None,
+              til: Annotated[str | None, typer.Option(help="licence valid to (YYYY-MM-DD), default open")] = None,
+              ) -> None:
+    """Add a user with a licence per role; prints the user's API key once."""
+    from datetime import date
+
+    try:
+        start, end = (date.fromisoformat(v) if v else None for v in (fra, til))
+    except ValueError as exc:
+        raise GrunndataError(f"--fra/--til: {exc}", hint="dates as YYYY-MM-DD") from None
+    user, key = _access().add_user(brukarnamn, rolle, organisasjon, namn, epost, passord, start, end)
+    out.print(f"[green]ok[/] {user.brukarnamn} ({user.organisasjon}): {', '.join(rolle)}")
+    out.print(f"API-nøkkel (visast berre no): {key}", highlight=False, soft_wrap=True)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Users, organisations, licences and whether they are valid today."""
+    from datetime import date
+
+    for user, licences in _access().users():
+        state = "tilbakekalla" if not user.active else "aktiv"
+        lic = ", ".join(f"{x.rolle} {x.gyldig_fra}–{x.gyldig_til or ''}{'' if x.valid(date.today()) else ' (ugyldig)'}"
+                        for x in licences)
+        out.print(f"{user.brukarnamn:<16} {user.organisasjon or '':<24} {state:<12} {lic}", highlight=False,
+                  soft_wrap=True)
+
+
+@users.command("revoke")
+def users_revoke(brukarnamn: str) -> None:
+    """Revoke a user and every API key of theirs (effective at once on every worker)."""
+    _access().revoke(brukarnamn)
+    out.print(f"[green]ok[/] {brukarnamn} er tilbakekalla")
+
+
+@users.command("key")
+def users_key(brukarnamn: str) -> None:
+    """Give a user a new API key (printed once)."""
+    out.print(f"API-nøkkel (visast berre no): {_access().new_key(brukarnamn)}", highlight=False, soft_wrap=True)
+
+
+@users.command("demo")
+def users_demo() -> None:
+    """Create (or re-key) the Stord demo contractor for `make run`; prints user, password and key."""
+    import secrets
+
+    access = _access()
+    password = secrets.token_urlsafe(9)
+    if access.user("demo-entreprenor") is None:
+        access.add_user("demo-entreprenor", ["entreprenor"], "Demo Graving AS", "Demo Entreprenør",
+                        "demo@example.org", password)
+    access.set_password("demo-entreprenor", password)
+    key = access.new_key("demo-entreprenor")
+    base = get_settings().base_url
+    out.print(f"Demo-brukar: demo-entreprenor / {password}  ({base}/entreprenor)", highlight=False, soft_wrap=True)
+    out.print(f"WMS for QGIS: {base}/wms-restricted?apikey={key}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
           workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:

@@ -18,6 +18,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from starlette.concurrency import run_in_threadpool
 
+from grunndata.access import AccessStore
 from grunndata.errors import GrunndataError
 from grunndata.kommune import load_kommune
 from grunndata.registry import get_registry
@@ -28,10 +29,12 @@ from pipelines.plan_codes import arealformal, kodar
 from publishers import dcat
 from publishers.catalogue import distributions
 
+from .auth import Authenticator, Gate
 from .charts import series_svg
 from .i18n import LANGS, pick_lang, translator
 from .ogc import pygeoapi_app
 from .plan_search import PLANS, Filters, PlanSearch
+from .restricted import router as restricted_router
 from .wms import Wms
 
 HERE = Path(__file__).parent
@@ -50,11 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title=f"grunndata: {kommune.namn}", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    def page(request: Request, name: str, **context) -> HTMLResponse:
+    def page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
         lang = pick_lang(request)
         response = templates.TemplateResponse(request, name, {
             "t": translator(lang), "lang": lang, "langs": LANGS, "kommune": kommune, "settings": settings,
-            **context})
+            **context}, status_code=status_code)
         if request.query_params.get("lang") in LANGS:
             response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
         return response
@@ -224,9 +227,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, media = dcat.serialise(dcat.build_graph(registry, store, kommune, settings.base_url), fmt)
         return Response(body, media_type=media, headers={"Vary": "Accept"})
 
+    # Restricted data: its own WMS, OGC API and pages, each behind the same authorisation.
+    access = AccessStore(settings)
+    auth = Authenticator(access)
+    restricted = [ds for ds in registry.datasets.values() if not ds.is_open]
+    wms_restricted = Wms(store, settings, registry, "restricted", "/wms-restricted")
+    app.include_router(restricted_router(store, registry, auth, wms_restricted, kommune, page))
+
     files = settings.data_dir / "filer"
     files.mkdir(parents=True, exist_ok=True)
     app.mount("/filer", StaticFiles(directory=files), name="filer")
     app.mount("/ogc", pygeoapi_app(settings.pygeoapi_config, settings))
+    if restricted:
+        restricted_config = settings.pygeoapi_config.with_name(
+            settings.pygeoapi_config.stem + ".restricted" + settings.pygeoapi_config.suffix)
+        app.mount("/ogc-restricted", Gate(pygeoapi_app(restricted_config, settings, "grunndata_pygeoapi_restricted"),
+                                          auth, restricted))
     return app
 

@@ -66,17 +66,23 @@ class Wms:
         m.save(str(path))
         return path
 
-    def dispatch(self, query_string: str) -> WmsResponse:
+    def dispatch(self, query_string: str, online_query: str = "") -> WmsResponse:
+        """`online_query` is added to the URLs the capabilities advertise (a caller's own API key, so QGIS's
+        follow-up GetMap requests carry it too)."""
         req = mapscript.OWSRequest()
         req.loadParamsFromURL(query_string)
         if not req.getValueByName("SERVICE"):
             req.setParameter("SERVICE", "WMS")
         # OWSDispatch changes the map it is given (projection, extent, layer status): give it a copy.
         m = self._map().clone()
+        if online_query:
+            m.web.metadata.set("wms_onlineresource", f"{self.args[4]}{online_query}&")
         mapscript.msIO_installStdoutToBuffer()
         try:
             status = m.OWSDispatch(req)
             raw = mapscript.msIO_getStdoutBufferBytes()
+        except mapscript.MapServerError as exc:  # e.g. an unknown layer: an OGC exception, not a crash
+            return WmsResponse(400, "text/xml", _exception(str(exc)))
         finally:
             mapscript.msIO_resetHandlers()
         headers, body = _split_cgi(raw)
@@ -85,6 +91,15 @@ class Wms:
             return WmsResponse(400, "text/plain", b"WMS request failed")
         # OGC exceptions come back as XML with 200, as WMS 1.3.0 prescribes.
         return WmsResponse(200, content_type, body)
+
+
+def _exception(message: str) -> bytes:
+    from xml.sax.saxutils import escape
+
+    text = escape(message.split("(): ", 1)[-1])
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<ServiceExceptionReport version="1.3.0" '
+            'xmlns="http://www.opengis.net/ogc"><ServiceException>' + text + "</ServiceException>"
+            "</ServiceExceptionReport>").encode()
 
 
 def _split_cgi(raw: bytes) -> tuple[dict[str, str], bytes]:

@@ -83,15 +83,20 @@ class Server:
     env: Env
 
 
-@pytest.fixture(scope="session")
-def server(env: Env) -> Iterator[Server]:
+def start_server(env: Env, extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env.vars(), "GRUNNDATA_PUBLIC_URL": base,
-                                                  "GRUNNDATA_PORT": str(port)},
+                                                  "GRUNNDATA_PORT": str(port), **(extra or {})},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, base
+
+
+@pytest.fixture(scope="session")
+def server(env: Env) -> Iterator[Server]:
+    proc, base = start_server(env)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
