@@ -17,6 +17,8 @@ APT_PKGS := python3 python3-venv python3-dev build-essential cgi-mapserver mapse
 
 .PHONY: run test deps system venv vendor samples data config check lint bench clean
 run: deps data
+	@# a demo contractor for the restricted VA map; its password and QGIS key are printed here
+	$(VENV)/bin/grunndata users demo
 	$(VENV)/bin/grunndata serve
 
 test: deps samples $(STAMP)/test-venv
@@ -82,6 +84,9 @@ lint: $(STAMP)/test-venv
 
 bench: deps data
 	$(PY) bench/bench_serving.py
+	$(PY) bench/bench_sosi.py
+	$(PY) bench/bench_plan_search.py
+	$(PY) bench/bench_va_wms.py
 
 clean:
 	rm -rf data $(STAMP) $(VENDOR) .venv-pycsw .venv-ckan

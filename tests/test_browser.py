@@ -83,3 +83,56 @@ def test_citizen_finds_plan_by_address_and_sees_its_map(server: Server, browser)
     assert drawn > 0
     assert page.locator("h1").inner_text().startswith(plan["plannavn"].strip()[:20])
     assert page.locator("#documents a").count() >= 1
+
+
+@pytest.mark.parametrize("env", ["gpkg"], indirect=True)
+def test_contractor_logs_in_sees_network_clicks_pipe_and_draws_dig_area(server: Server, browser) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    made = subprocess.run([sys.executable, "-m", "grunndata.cli", "users", "demo"], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **server.env.vars()})
+    user, password = re.search(r"Demo-brukar: (\S+) / (\S+)", made.stdout).groups()
+    # anonymous: a login form, no network, no tiles
+    anon = browser.new_page()
+    tiles_anon = []
+    anon.on("response", lambda r: tiles_anon.append(r) if "wms-restricted" in r.url else None)
+    anon.goto(f"{server.url}/entreprenor")
+    assert anon.locator("form.login").count() == 1 and anon.locator("#map").count() == 0
+    assert not tiles_anon
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    tiles = []
+    page.on("response", lambda r: tiles.append(r.status) if "REQUEST=GetMap" in r.url else None)
+    page.goto(f"{server.url}/entreprenor")
+    page.fill("#brukarnamn", user)
+    page.fill("#passord", password)
+    page.click("form.login button")
+    page.wait_for_function("window.mapReady === true", timeout=30000)
+    page.evaluate("() => window.vaMap.jumpTo({center: [5.4905, 59.7772], zoom: 17})")
+    page.wait_for_timeout(2500)
+    assert tiles and all(s == 200 for s in tiles)
+    # click where a water main runs: find one through the restricted API with the same session
+    pipe = page.evaluate("""async () => {
+        const r = await fetch('/ogc-restricted/collections/va_nett-ledning/items?f=json&limit=1&tema=VL&nettype=H');
+        return (await r.json()).features[0].geometry.coordinates; }""")
+    mid = [(pipe[0][0] + pipe[1][0]) / 2, (pipe[0][1] + pipe[1][1]) / 2]
+    page.evaluate(f"() => window.vaMap.jumpTo({{center: {mid}, zoom: 19}})")
+    page.wait_for_timeout(800)
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("window.lastInfo && window.lastInfo.includes('VL')", timeout=15000)
+    assert "noyaktigheit_cm" in page.locator("#info").inner_text()
+    # draw a dig area around the centre, then list what is inside
+    page.click("#draw")
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for dx, dy in ((-120, -120), (120, -120), (120, 120), (-120, 120)):
+        page.mouse.click(cx + dx, cy + dy)
+    page.click("#done")
+    page.wait_for_function("window.digResult !== undefined", timeout=15000)
+    result = page.evaluate("() => window.digResult")
+    assert result["ledningar"] >= 1
+    assert page.locator("#csv").count() == 1 and page.locator("#pdf").count() == 1
