@@ -83,7 +83,7 @@ def render(wms: Wms, area: shapely.Polygon, scale: int, user: User, kommune: Kom
         reader = ImageReader(io.BytesIO(img.body))
         w, h = reader.getSize()
         scale_img = min(1.0, 55 * mm / w)
-        c.drawImage(reader, sx, y - h * scale_img, w * scale_img, h * scale_img)
+        c.drawImage(reader, sx, y - h * scale_img, w * scale_img, h * scale_img, mask="auto")
         y -= h * scale_img + 3 * mm
     text = c.beginText(sx, 40 * mm)
     text.setFont("Helvetica-Bold", 8)
