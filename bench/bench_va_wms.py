@@ -63,7 +63,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT, env={**os.environ, "GRUNNDATA_PUBLIC_URL": base},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
     try:
         for _ in range(200):

@@ -86,11 +86,14 @@ class Server:
 def start_server(env: Env, extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # a file, not a pipe: nobody reads the server's output during the tests, and a full pipe would block it
+    log = open(env.data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env.vars(), "GRUNNDATA_PUBLIC_URL": base,
                                                   "GRUNNDATA_PORT": str(port), **(extra or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = log.name  # type: ignore[attr-defined]
     return proc, base
 
 
@@ -105,7 +108,7 @@ def server(env: Env) -> Iterator[Server]:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode())
+            raise RuntimeError(Path(proc.log_path).read_text(errors="replace")[-3000:])
         time.sleep(0.3)
     else:
         proc.kill()
@@ -113,6 +116,14 @@ def server(env: Env) -> Iterator[Server]:
     yield Server(base, env)
     proc.terminate()
     proc.wait(10)
+
+
+def _logged(args: list[str], log: Path, **kw) -> subprocess.Popen:
+    """A background process writing to a file (a pipe nobody reads would fill up and block it)."""
+    handle = open(log, "wb")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, **kw)
+    proc.log_path = str(log)  # type: ignore[attr-defined]
+    return proc
 
 
 def _wait(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
@@ -124,7 +135,7 @@ def _wait(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited: {proc.stdout.read().decode()[-2000:] if proc.stdout else ''}")
+            raise RuntimeError(f"{proc.args[0]} exited: {Path(proc.log_path).read_text(errors='replace')[-2000:]}")
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer")
 
@@ -196,8 +207,8 @@ def pycsw_url(tmp_path: Path) -> Iterator[str]:
     cfg.write_text(PYCSW_CFG.format(home=tmp_path, port=port), encoding="utf-8")
     subprocess.run([str(venv / "pycsw-admin.py"), "-c", "setup_db", "-f", str(cfg)], check=True,
                    capture_output=True)
-    proc = subprocess.Popen([str(venv / "python"), "-m", "pycsw.wsgi", str(port)], env={
-        **os.environ, "PYCSW_CONFIG": str(cfg)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = _logged([str(venv / "python"), "-m", "pycsw.wsgi", str(port)], tmp_path / "pycsw.out",
+                   env={**os.environ, "PYCSW_CONFIG": str(cfg)})
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait(f"{url}?service=CSW&version=2.0.2&request=GetCapabilities", proc)
@@ -224,10 +235,10 @@ def ckan(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ckan
     try:
         solr_port, redis_port, ckan_port = free_port(), free_port(), free_port()
         schema = next((ROOT / ".venv-ckan").resolve().glob("lib/python3*/site-packages/ckan/config/solr/schema.xml"))
-        procs.append(subprocess.Popen([sys.executable, str(ROOT / "tests" / "solr_standin.py"), str(solr_port),
-                                       str(schema)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                       "--appendonly", "no"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        procs.append(_logged([sys.executable, str(ROOT / "tests" / "solr_standin.py"), str(solr_port), str(schema)],
+                             home / "solr.out"))
+        procs.append(_logged(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], home / "redis.out"))
         ini = home / "ckan.ini"
         subprocess.run([str(venv / "ckan"), "generate", "config", str(ini)], check=True, capture_output=True)
         db = create_database(pg_url, "ckan")
@@ -246,8 +257,8 @@ def ckan(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ckan
         made = subprocess.run([*ck, "user", "token", "add", "grunndata", "tests"], check=True, capture_output=True,
                               text=True, cwd=home)
         token = made.stdout.strip().splitlines()[-1].strip()
-        procs.append(subprocess.Popen([*ck, "run", "-H", "127.0.0.1", "-p", str(ckan_port), "--disable-reloader"],
-                                      cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        procs.append(_logged([*ck, "run", "-H", "127.0.0.1", "-p", str(ckan_port), "--disable-reloader"],
+                             home / "ckan.out", cwd=home))
         url = f"http://127.0.0.1:{ckan_port}"
         _wait(f"{url}/api/3/action/status_show", procs[-1], 120)
         from ckanapi import RemoteCKAN
