@@ -60,7 +60,7 @@ $(STAMP)/ckan-venv:
 	.venv-ckan/bin/pip install -q "ckan[requirements]==2.12.0"
 	touch $@
 
-vendor: $(VENDOR)/maplibre-gl.mjs
+vendor: $(VENDOR)/maplibre-gl.mjs map_viewer/pygeoapi_templates/_base.html
 $(VENDOR)/maplibre-gl.mjs:
 	@mkdir -p $(VENDOR) $(STAMP)/npm
 	@# npm: Debian's package on a fresh machine; an existing Node.js install is used as it is.
@@ -68,6 +68,11 @@ $(VENDOR)/maplibre-gl.mjs:
 	cd $(STAMP)/npm && npm pack --silent maplibre-gl@$(MAPLIBRE) >/dev/null && tar xzf maplibre-gl-$(MAPLIBRE).tgz
 	cp $(STAMP)/npm/package/dist/{maplibre-gl.mjs,maplibre-gl-shared.mjs,maplibre-gl-worker.mjs,maplibre-gl.css} $(VENDOR)/
 	cp $(STAMP)/npm/package/LICENSE.txt $(VENDOR)/
+
+# pygeoapi's HTML pages and the API docs: their CDN scripts vendored from npm, templates pointed at them
+map_viewer/pygeoapi_templates/_base.html: $(STAMP)/venv
+	command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; }
+	$(PY) -m map_viewer.vendor
 
 # The seeded Stord sample sources (deterministic; a few seconds).
 samples: venv
@@ -89,4 +94,4 @@ bench: deps data
 	$(PY) bench/bench_va_wms.py
 
 clean:
-	rm -rf data $(STAMP) $(VENDOR) .venv-pycsw .venv-ckan
+	rm -rf data $(STAMP) $(VENDOR) map_viewer/static/vendor/npm map_viewer/pygeoapi_templates .venv-pycsw .venv-ckan

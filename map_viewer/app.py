@@ -11,6 +11,7 @@ import shapely
 import shapely.geometry
 from fastapi import FastAPI, HTTPException, Request
 from fastapi import Query as Param
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -35,6 +36,7 @@ from .i18n import LANGS, pick_lang, translator
 from .ogc import pygeoapi_app
 from .plan_search import PLANS, Filters, PlanSearch
 from .restricted import router as restricted_router
+from .vendor import SWAGGER_UI
 from .wms import Wms
 
 HERE = Path(__file__).parent
@@ -50,8 +52,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     wms = Wms(store, settings, registry, "public", "/wms")
     templates = Jinja2Templates(directory=HERE / "templates")
 
-    app = FastAPI(title=f"grunndata: {kommune.namn}", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(title=f"grunndata: {kommune.namn}", docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """Swagger UI from the vendored npm package (FastAPI's default loads it from a CDN)."""
+        ui = f"/static/vendor/npm/{SWAGGER_UI}"
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=app.title,
+                                   swagger_js_url=f"{ui}/swagger-ui-bundle.js", swagger_css_url=f"{ui}/swagger-ui.css",
+                                   swagger_favicon_url=f"{ui}/favicon-32x32.png")
 
     def page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
         lang = pick_lang(request)

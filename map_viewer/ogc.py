@@ -31,6 +31,7 @@ def _openapi(config: Path, settings: Settings) -> Path:
 def pygeoapi_app(config: Path, settings: Settings, module: str = "pygeoapi.starlette_app") -> ASGIApp:
     os.environ.setdefault("GRUNNDATA_PUBLIC_URL", settings.base_url)
     os.environ.setdefault("GRUNNDATA_BASEMAP_URL", settings.basemap_url)
+    os.environ.setdefault("GRUNNDATA_PYGEOAPI_TEMPLATES", str(Path(__file__).parent / "pygeoapi_templates"))
     openapi = _openapi(config, settings)
     before = {k: os.environ.get(k) for k in ("PYGEOAPI_CONFIG", "PYGEOAPI_OPENAPI")}
     os.environ["PYGEOAPI_CONFIG"] = str(config)

@@ -80,6 +80,8 @@ def build_config(registry: Registry, kommune: Kommune, bbox: list[float],
             "languages": ["nn", "nb", "en"],
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": 10000},
+            # pygeoapi's HTML templates with the CDN URLs pointed at vendored copies (map_viewer/vendor.py)
+            "templates": {"path": "${GRUNNDATA_PYGEOAPI_TEMPLATES:-map_viewer/pygeoapi_templates}"},
             "map": {"url": "${GRUNNDATA_BASEMAP_URL:-https://cache.kartverket.no/v1/wmts/1.0.0/topo/default/"
                            "webmercator/{z}/{y}/{x}.png}", "attribution": "© Kartverket"},
         },

@@ -146,3 +146,25 @@ def test_map_page_uses_vendored_maplibre(server: Server) -> None:
     assert "unpkg" not in page and "cdn" not in page.lower()
     js = httpx.get(f"{server.url}/static/vendor/maplibre-gl/maplibre-gl.mjs")
     assert js.status_code == 200 and len(js.content) > 100_000
+
+
+CDN_HOSTS = ("unpkg.com", "cdn.jsdelivr.net", "cdnjs.cloudflare.com", "ajax.googleapis.com", "code.jquery.com")
+
+
+def test_no_page_loads_anything_from_a_cdn(server: Server) -> None:
+    """Every script and stylesheet comes from /static (vendored from npm at build time): pages work offline."""
+    import re
+
+    pages = ["/", "/kart", "/planar", "/datasett", "/entreprenor", "/drikkevatn", "/api/docs", "/ogc?f=html",
+             "/ogc/collections?f=html", f"/ogc/collections/{POINTS}?f=html", f"/ogc/collections/{POINTS}/items?f=html",
+             f"/ogc/collections/{POINTS}/items/PP-001?f=html", "/ogc/openapi?f=html", "/ogc/openapi?f=html&ui=redoc",
+             "/ogc/collections/katalog/items?f=html"]
+    assets = set()
+    for page in pages:
+        r = httpx.get(f"{server.url}{page}", follow_redirects=True)
+        assert r.status_code == 200, page
+        assert not [h for h in CDN_HOSTS if h in r.text], (page, [h for h in CDN_HOSTS if h in r.text])
+        assets |= set(re.findall(r'(?:src|href)="(/static/[^"?#]+)', r.text))
+    assert any("leaflet" in a for a in assets) and any("swagger-ui" in a for a in assets)
+    for asset in sorted(assets):
+        assert httpx.get(f"{server.url}{asset}").status_code == 200, asset

@@ -1,0 +1,98 @@
+"""No CDN at run time: vendor the JavaScript pygeoapi's HTML pages and the API docs load, from the npm registry.
+
+pygeoapi 0.21's templates load Leaflet, Bootstrap, Swagger UI, ReDoc, … from unpkg/jsdelivr/cdnjs. At build time
+(`make vendor`) this copies every template that does so into map_viewer/pygeoapi_templates/ with the URLs pointed
+at /static/vendor/npm/<package>@<version>/…, and fetches those packages with `npm pack`. pygeoapi's config names the
+directory (server.templates.path), so its own templates are used for everything else.
+Usage: python -m map_viewer.vendor [--check]
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).parent
+TEMPLATES_OUT = HERE / "pygeoapi_templates"
+NPM_DIR = HERE / "static" / "vendor" / "npm"
+# CDN URLs without a version: pinned here (the versions current when this was written)
+PINS = {"leaflet.markercluster": "1.5.3", "swagger-ui-dist": "5.17.14", "leaflet.vectorgrid": "1.3.0",
+        "redoc": "2.1.5"}
+SWAGGER_UI = f"swagger-ui-dist@{PINS['swagger-ui-dist']}"
+CDN = re.compile(r"https://(?:unpkg\.com|cdn\.jsdelivr\.net/npm)/((?:@[^/]+/)?[^/@\"']+)(?:@([^/\"']+))?/([^\"'\s]*)")
+CDNJS = re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/([^/]+)/([^/]+)/([^\"'\s]*)")
+CDNJS_PATHS = {"leaflet": "dist/", "html5shiv": "dist/"}  # cdnjs flattens the npm package's dist/ folder
+
+
+def _spec(name: str, version: str | None) -> str:
+    if version in (None, "next", "latest"):
+        version = PINS[name]
+    return f"{name}@{version}"
+
+
+def rewrite(text: str, specs: set[str]) -> str:
+    def cdn(m: re.Match) -> str:
+        spec = _spec(m.group(1), m.group(2))
+        specs.add(spec)
+        return f"/static/vendor/npm/{spec}/{m.group(3)}"
+
+    def cdnjs(m: re.Match) -> str:
+        spec = f"{m.group(1)}@{m.group(2)}"
+        specs.add(spec)
+        return f"/static/vendor/npm/{spec}/{CDNJS_PATHS.get(m.group(1), '')}{m.group(3)}"
+
+    return CDNJS.sub(cdnjs, CDN.sub(cdn, text))
+
+
+def templates() -> set[str]:
+    """Write the rewritten templates; return the npm package specs they need."""
+    import pygeoapi
+
+    source = Path(pygeoapi.__file__).parent / "templates"
+    specs: set[str] = {SWAGGER_UI}  # also FastAPI's /api/docs
+    if TEMPLATES_OUT.exists():
+        shutil.rmtree(TEMPLATES_OUT)
+    for path in source.rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        new = rewrite(text, specs)
+        if new != text:
+            target = TEMPLATES_OUT / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(new, encoding="utf-8")
+    return specs
+
+
+def fetch(specs: set[str]) -> None:
+    NPM_DIR.mkdir(parents=True, exist_ok=True)
+    for spec in sorted(specs):
+        target = NPM_DIR / spec
+        if target.exists():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["npm", "pack", "--silent", spec], cwd=tmp, check=True, capture_output=True)
+            tgz = next(Path(tmp).glob("*.tgz"))
+            with tarfile.open(tgz) as tar:
+                # Debian 12's Python 3.11.2 predates extractall(filter=...): refuse odd members ourselves
+                members = [m for m in tar.getmembers() if (m.isfile() or m.isdir())
+                           and not Path(m.name).is_absolute() and ".." not in Path(m.name).parts]
+                tar.extractall(tmp, members=members)  # noqa: S202 - members checked above
+            shutil.move(str(Path(tmp) / "package"), target)
+        print(f"vendored {spec}")
+
+
+def main() -> None:
+    specs = templates()
+    if "--check" in sys.argv:
+        missing = [s for s in specs if not (NPM_DIR / s).exists()]
+        print("missing: " + ", ".join(missing) if missing else "ok")
+        sys.exit(1 if missing else 0)
+    fetch(specs)
+
+
+if __name__ == "__main__":
+    main()
