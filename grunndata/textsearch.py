@@ -24,9 +24,14 @@ def trigrams(text: str | None) -> set[str]:
     return out
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 trigram MATCH expression: any of the query's inner trigrams (typos still share most)."""
-    grams = sorted({w[i:i + 3] for w in _WORD.findall(text.lower()) if len(w) >= 3 for i in range(len(w) - 2)})
+def inner_trigrams(text: str) -> list[str]:
+    """The trigrams FTS5's trigram tokenizer indexes for the query's words (no padding)."""
+    return sorted({w[i:i + 3] for w in _WORD.findall(text.lower()) if len(w) >= 3 for i in range(len(w) - 2)})
+
+
+def fts_query(text: str, grams: list[str] | None = None) -> str | None:
+    """An FTS5 trigram MATCH expression: any of the trigrams (typos still share most of them)."""
+    grams = inner_trigrams(text) if grams is None else grams
     return " OR ".join(f'"{g}"' for g in grams) or None
 
 

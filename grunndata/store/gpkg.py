@@ -20,9 +20,10 @@ import shapely
 
 from ..errors import GrunndataError
 from ..registry import Dataset
-from ..textsearch import fts_query
+from ..textsearch import fts_query, inner_trigrams
 from .base import META, Build, Page, Query, Store, feature
 
+RAREST_TRIGRAMS = 12  # of a query's trigrams, how many (the rarest) pick the search candidates
 # GeoPackage geometry header: envelope byte length by the envelope indicator (flags bits 1-3).
 _ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _JSON_TYPES = {"INTEGER": "integer", "MEDIUMINT": "integer", "SMALLINT": "integer", "TINYINT": "integer",
@@ -182,9 +183,19 @@ class GpkgStore(Store):
 
     def search(self, dataset_id: str, table: str, id_field: str, columns: list[str], text: str,
                limit: int = 200) -> list[str]:
-        match = fts_query(text)
+        grams = inner_trigrams(text)
         with self._connect(dataset_id) as conn:
-            if match:
+            if grams:
+                # Only the rarest trigrams of the query: words like "veg" or "felt" occur in thousands of plans
+                # and ranking all of them is what makes a broad OR slow; a typo still leaves most rare ones.
+                conn.execute(f'CREATE VIRTUAL TABLE IF NOT EXISTS temp."{table}_vocab" '
+                             f'USING fts5vocab(main, "{table}_sok", row)')
+                counts = dict(conn.execute(f'SELECT term, doc FROM temp."{table}_vocab" WHERE term IN '
+                                           f'({", ".join("?" * len(grams))})', grams).fetchall())
+                grams = sorted((g for g in grams if counts.get(g)), key=lambda g: counts[g])[:RAREST_TRIGRAMS]
+                if not grams:
+                    return []
+                match = fts_query(text, grams)
                 sql = (f'SELECT t."{id_field}" FROM "{table}_sok" s JOIN "{table}" t ON t.fid = s.rowid '
                        f'WHERE "{table}_sok" MATCH ? ORDER BY bm25("{table}_sok") LIMIT ?')
                 return [r[0] for r in conn.execute(sql, (match, limit))]
