@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import shapely
 import yaml
 from pyproj import Transformer
 from shapely.geometry import shape
 
 from .errors import GrunndataError
+from .geometry import reproject
 from .settings import get_settings
 
 BOUNDARIES = Path(__file__).parent / "data" / "kommunegrenser.geojson"
@@ -50,9 +50,7 @@ def boundary(kommunenummer: str, crs: str) -> shapely.MultiPolygon:
     features = json.loads(BOUNDARIES.read_text(encoding="utf-8"))["features"]
     for f in features:
         if f["properties"]["kommunenummer"] == kommunenummer:
-            to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
-            geom = shape(f["geometry"])
-            return shapely.transform(geom, lambda xy, fn=to_crs: np.column_stack(fn(xy[:, 0], xy[:, 1])))
+            return reproject(shape(f["geometry"]), Transformer.from_crs("EPSG:4326", crs, always_xy=True))
     raise GrunndataError(f"no boundary for kommunenummer {kommunenummer} in {BOUNDARIES}")
 
 

@@ -6,7 +6,6 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import shapely
 import shapely.geometry
 from fastapi import FastAPI, HTTPException, Request
@@ -21,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from grunndata.access import AccessStore
 from grunndata.errors import GrunndataError
+from grunndata.geometry import reproject
 from grunndata.kommune import load_kommune
 from grunndata.registry import get_registry
 from grunndata.settings import Settings, get_settings
@@ -218,8 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "property.html", found=found, bbox=lonlat_bounds(
             shapely.geometry.mapping(geometry.buffer(80)) if geometry is not None else None),
             parcels=[{"type": "Feature", "properties": {},
-                      "geometry": shapely.geometry.mapping(shapely.transform(
-                          shape(f["geometry"]), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))))}
+                      "geometry": shapely.geometry.mapping(reproject(shape(f["geometry"]), to_lonlat))}
                      for f in found["teigar"]], layers=PLAN_LAYERS)
 
     @app.get("/datasett", response_class=HTMLResponse, include_in_schema=False)

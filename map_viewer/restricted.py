@@ -20,6 +20,7 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 from starlette.concurrency import run_in_threadpool
 
+from grunndata.geometry import reproject
 from grunndata.kommune import Kommune
 from grunndata.registry import Registry
 from grunndata.store import Query, Store
@@ -104,7 +105,7 @@ def router(store: Store, registry: Registry, auth: Authenticator, wms: Wms, komm
             raise HTTPException(400, f"polygon must be a GeoJSON Polygon in lon/lat ({exc})") from None
         if geom.geom_type != "Polygon" or not geom.is_valid:
             raise HTTPException(400, "polygon must be one valid GeoJSON Polygon in lon/lat")
-        area = shapely.transform(geom, lambda xy: _apply(to_utm, xy))
+        area = reproject(geom, to_utm)
         if area.area > MAX_AREA_M2:
             raise HTTPException(400, f"graveområdet er {area.area:.0f} m²; største tillatne er {MAX_AREA_M2} m²")
         return area
@@ -147,7 +148,7 @@ def router(store: Store, registry: Registry, auth: Authenticator, wms: Wms, komm
         features = []
         for kind in ("ledning", "punkt"):
             for feat in found[kind]:
-                geom = shapely.transform(shape(feat["geometry"]), lambda xy: _apply(to_ll, xy))
+                geom = reproject(shape(feat["geometry"]), to_ll)
                 features.append({"type": "Feature", "id": feat["id"], "geometry": mapping(geom),
                                  "properties": {"type": kind, **feat["properties"]}})
         if f == "geojson":
@@ -173,10 +174,3 @@ def router(store: Store, registry: Registry, auth: Authenticator, wms: Wms, komm
             "Cache-Control": "private, no-store"})
 
     return r
-
-
-def _apply(transformer: Transformer, xy):
-    x, y = transformer.transform(xy[:, 0], xy[:, 1])
-    xy = xy.copy()
-    xy[:, 0], xy[:, 1] = x, y
-    return xy

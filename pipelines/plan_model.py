@@ -18,6 +18,8 @@ from shapely.geometry import MultiLineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
+from grunndata.geometry import reproject
+
 from .plan_codes import allowed_crs, arealformal, kodar, status_group
 from .plan_gml import GmlPlanFile, read_plan_gml
 from .report import Report
@@ -276,8 +278,7 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int) -> PlanRows | N
     def geom_out(g: BaseGeometry | None) -> BaseGeometry | None:
         if g is None:
             return None
-        g = shapely.force_2d(g)
-        return shapely.transform(g, lambda xy: _apply(transform, xy)) if transform else g
+        return reproject(g, transform) if transform else shapely.force_2d(g)
 
     rows: dict[str, list[dict]] = defaultdict(list)
     formal = arealformal()
@@ -366,12 +367,6 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int) -> PlanRows | N
         for r in table_rows:
             r["geometry"] = geom_out(r["geometry"])
     return PlanRows(plan_row, dict(rows))
-
-
-def _apply(transform: Transformer, xy):
-    x, y = transform.transform(xy[:, 0], xy[:, 1])
-    xy[:, 0], xy[:, 1] = x, y
-    return xy
 
 
 def _lines(geom: BaseGeometry) -> MultiLineString:

@@ -26,7 +26,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import shapely
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -460,7 +459,3 @@ def _build_geometries(sosi: SosiFile) -> None:
                 continue
             obj.geometry = Polygon(np.asarray(shell), [np.asarray(h) for h in holes if len(set(h)) >= 3])
 
-
-def representative_validity(geom: BaseGeometry) -> str | None:
-    """Why a geometry is invalid, or None."""
-    return None if geom is None or shapely.is_valid(geom) else shapely.is_valid_reason(geom)
