@@ -13,13 +13,12 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import geopandas as gpd
-import pandas as pd
 from shapely.geometry import Point
 
 from grunndata.registry import Dataset
 from grunndata.settings import get_settings
 
+from .frames import table_frame
 from .plan_model import PlanRows, normalise, read_plans
 from .plankart import convert
 from .report import Report, Result
@@ -49,20 +48,6 @@ def _publish_file(src: Path, files_dir: Path) -> str:
         shutil.copyfile(src, tmp)
         tmp.replace(dst)
     return rel
-
-
-def _frame(rows: list[dict], dataset: Dataset, table: str) -> gpd.GeoDataFrame:
-    cols = list(dataset.table(table).fields)
-    frame = pd.DataFrame.from_records(rows, columns=[*cols, "geometry"])
-    for col, f in dataset.table(table).fields.items():
-        # nullable dtypes: an object column of numbers and None would be written as text
-        if f.type == "integer":
-            frame[col] = frame[col].astype("Int64")
-        elif f.type == "number":
-            frame[col] = frame[col].astype("float64")
-        elif f.type == "boolean":
-            frame[col] = frame[col].astype("boolean")
-    return gpd.GeoDataFrame(frame[cols], geometry=list(frame["geometry"]), crs=dataset.crs)
 
 
 def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
@@ -104,7 +89,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
         for name, items in rows.rows.items():
             tables[name].extend(items)
     tables["plandokument"], tables["dispensasjon"], tables["plankart"] = docs, disp, kart
-    frames = {name: _frame(rows, dataset, name) for name, rows in tables.items()}
+    frames = {name: table_frame(rows, dataset, name) for name, rows in tables.items()}
     report.counts.update({"planfiler": len(files), "planar": len(plans),
                           **{name: len(f) for name, f in frames.items() if name != "arealplan"}})
     return Result(frames, report, sub_reports=per_plan)

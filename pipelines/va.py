@@ -13,13 +13,13 @@ from collections import Counter, defaultdict
 from functools import cache
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
 
 from grunndata.registry import Dataset
 
+from .frames import table_frame
 from .report import Report, Result
 from .sosi import read_sosi
 
@@ -150,18 +150,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
             "hoyde": round(geom.z, 2) if geom.has_z else None,
             "malemetode": MALEMETODE.get(metode or "", metode), "noyaktigheit_cm": noyaktig,
             "geometry": shapely.force_2d(geom)})
-    tables = {"ledning": _frame(led_rows, dataset, "ledning"), "punkt": _frame(pkt_rows, dataset, "punkt")}
+    tables = {"ledning": table_frame(led_rows, dataset, "ledning"), "punkt": table_frame(pkt_rows, dataset, "punkt")}
     report.counts.update({"ledning": len(led_rows), "punkt": len(pkt_rows),
                           "km": round(sum(r["lengde_m"] for r in led_rows) / 1000, 1)})
     return Result(tables, report)
-
-
-def _frame(rows: list[dict], dataset: Dataset, table: str) -> gpd.GeoDataFrame:
-    fields = dataset.table(table).fields
-    frame = pd.DataFrame.from_records(rows, columns=[*fields, "geometry"])
-    for col, f in fields.items():
-        if f.type == "integer":
-            frame[col] = frame[col].astype("Int64")
-        elif f.type == "number":
-            frame[col] = frame[col].astype("float64")
-    return gpd.GeoDataFrame(frame[list(fields)], geometry=list(frame["geometry"]), crs=dataset.crs)
