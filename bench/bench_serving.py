@@ -14,7 +14,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import Mapserv, timed  # noqa: E402
 
 from grunndata.kommune import load_kommune  # noqa: E402
 from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
@@ -72,17 +73,6 @@ def start(cmd: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
         if proc.poll() is not None:
             raise RuntimeError(proc.stderr.read().decode()[-2000:])
     raise RuntimeError(f"{cmd} did not start")
-
-
-def timed(fn, n: int) -> tuple[float, float, float]:
-    times = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        t = time.perf_counter()
-        fn(i)
-        times.append((time.perf_counter() - t) * 1000)
-    total = time.perf_counter() - t0
-    return n / total, statistics.median(times), float(np.percentile(times, 95))
 
 
 def main() -> None:
@@ -192,17 +182,8 @@ def main() -> None:
                                    "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles")})
                 s = Settings()
                 bound = Wms(open_store(s), s, registry).save_bound(tmp / "mapfiles" / "bound.map")
-                conf = tmp / "mapserver.conf"
-                conf.write_text(f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{tmp}/"\n  END\nEND\n', encoding="utf-8")
-
-                def cgi(i: int) -> None:
-                    env = {"MAPSERVER_CONFIG_FILE": str(conf), "REQUEST_METHOD": "GET",
-                           "QUERY_STRING": f"map={bound}&{q}{mboxes[i]}"}
-                    out = subprocess.run(["/usr/bin/mapserv"], env=env, capture_output=True, check=True).stdout
-                    if b"image/png" not in out[:100]:
-                        raise RuntimeError(out[:300])
-
-                stats = timed(cgi, args.requests)
+                mapserv = Mapserv(bound, tmp)
+                stats = timed(lambda i: mapserv.getmap(f"{q}{mboxes[i]}"), args.requests)
                 rows.append(("WMS GetMap 256x256", "direct mapserv (CGI process per request)", *stats))
     finally:
         for p in procs:

@@ -12,7 +12,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,10 +19,11 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import Mapserv, timed  # noqa: E402
 
 from grunndata.access import AccessStore  # noqa: E402
 from grunndata.pgcluster import free_port  # noqa: E402
@@ -34,16 +34,6 @@ from map_viewer.wms import Wms  # noqa: E402
 
 Q = ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=va_nett-ledning,va_nett-punkt&STYLES=&CRS=EPSG:25832"
      "&WIDTH=256&HEIGHT=256&FORMAT=image/png&TRANSPARENT=TRUE&BBOX=")
-
-
-def timed(fn, n: int) -> tuple[float, float, float]:
-    times = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        t = time.perf_counter()
-        fn(i)
-        times.append((time.perf_counter() - t) * 1000)
-    return n / (time.perf_counter() - t0), statistics.median(times), float(np.percentile(times, 95))
 
 
 def main() -> None:
@@ -84,16 +74,9 @@ def main() -> None:
         shutil.copytree(settings.mapfile_dir, tmp, dirs_exist_ok=True)  # fonts.txt and templates beside the map
         bound = Wms(open_store(settings), settings, get_registry(settings), "restricted").save_bound(
             tmp / "restricted.map")
-        conf = tmp / "mapserver.conf"
-        conf.write_text(f'CONFIG\n  ENV\n    MS_MAP_PATTERN "^{tmp}/"\n  END\nEND\n', encoding="utf-8")
-
-        def cgi(i: int) -> None:
-            env = {"MAPSERVER_CONFIG_FILE": str(conf), "REQUEST_METHOD": "GET",
-                   "QUERY_STRING": f"map={bound}&{Q}{boxes[i]}"}
-            out = subprocess.run(["/usr/bin/mapserv"], env=env, capture_output=True, check=True).stdout
-            if b"image/png" not in out[:100]:
-                raise RuntimeError(out[:300])
-        rows.append(("direct mapserv CGI, same mapfile, no auth", *timed(cgi, args.requests)))
+        mapserv = Mapserv(bound, tmp)
+        rows.append(("direct mapserv CGI, same mapfile, no auth",
+                     *timed(lambda i: mapserv.getmap(f"{Q}{boxes[i]}"), args.requests)))
     finally:
         proc.terminate()
         access.revoke(name)
