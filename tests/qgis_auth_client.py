@@ -6,16 +6,8 @@ import os
 import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from qgis.core import (  # noqa: E402
-    QgsApplication,
-    QgsAuthMethodConfig,
-    QgsMapRendererSequentialJob,
-    QgsMapSettings,
-    QgsRasterLayer,
-    QgsRectangle,
-)
-from qgis.PyQt.QtCore import QSize  # noqa: E402
-from qgis.PyQt.QtGui import QColor  # noqa: E402
+from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsRasterLayer  # noqa: E402
+from qgis_render import render  # noqa: E402
 
 base, user, password, key, extent = sys.argv[1:6]
 app = QgsApplication([], False)
@@ -39,17 +31,7 @@ for name, uri in sources.items():
     ras = QgsRasterLayer(uri, name, "wms")
     res = {"valid": ras.isValid()}
     if ras.isValid():
-        settings = QgsMapSettings()
-        settings.setLayers([ras])
-        settings.setDestinationCrs(ras.crs())
-        settings.setExtent(QgsRectangle(minx, miny, maxx, maxy))
-        settings.setOutputSize(QSize(200, 200))
-        settings.setBackgroundColor(QColor(255, 255, 255, 0))
-        job = QgsMapRendererSequentialJob(settings)
-        job.start()
-        job.waitForFinished()
-        img = job.renderedImage()
-        colours = [img.pixelColor(x, y) for x in range(img.width()) for y in range(img.height())]
+        colours = render(ras, (minx, miny, maxx, maxy), (200, 200))
         res["blue"] = sum(1 for c in colours if c.alpha() > 200 and c.blue() > c.red() + 60)
         res["red"] = sum(1 for c in colours if c.alpha() > 200 and c.red() > c.blue() + 60 and c.red() > c.green() + 60)
     out[name] = res

@@ -6,16 +6,8 @@ import os
 import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from qgis.core import (  # noqa: E402
-    QgsApplication,
-    QgsMapRendererSequentialJob,
-    QgsMapSettings,
-    QgsRasterLayer,
-    QgsRectangle,
-    QgsVectorLayer,
-)
-from qgis.PyQt.QtCore import QSize  # noqa: E402
-from qgis.PyQt.QtGui import QColor  # noqa: E402
+from qgis.core import QgsApplication, QgsRasterLayer, QgsVectorLayer  # noqa: E402
+from qgis_render import render  # noqa: E402
 
 base, collection, layer = sys.argv[1:4]
 app = QgsApplication([], False)
@@ -34,17 +26,7 @@ out["wms_valid"] = ras.isValid()
 if ras.isValid():
     out["wms_crs"] = ras.crs().authid()
     # Render around Leirvik as QGIS draws a map canvas, and count the pixels the WMS layer drew.
-    settings = QgsMapSettings()
-    settings.setLayers([ras])
-    settings.setDestinationCrs(ras.crs())
-    settings.setExtent(QgsRectangle(303000, 6632000, 304500, 6633000))
-    settings.setOutputSize(QSize(300, 200))
-    settings.setBackgroundColor(QColor(255, 255, 255, 0))
-    job = QgsMapRendererSequentialJob(settings)
-    job.start()
-    job.waitForFinished()
-    img = job.renderedImage()
-    colours = [img.pixelColor(x, y) for x in range(img.width()) for y in range(img.height())]
+    colours = render(ras, (303000, 6632000, 304500, 6633000), (300, 200))
     out["wms_drawn_pixels"] = sum(1 for c in colours if c.alpha() > 0)
     out["wms_green_pixels"] = sum(1 for c in colours if c.alpha() > 200 and c.green() > c.red() + 40)
 print(json.dumps(out, ensure_ascii=False), flush=True)
