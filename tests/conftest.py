@@ -19,7 +19,21 @@ import pytest
 from grunndata.pgcluster import create_database, free_port, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+
+
+def _shared() -> Path:
+    """The project's ../shared (real data, references): beside the checkout as in CI, named by GRUNNDATA_SHARED, or
+    beside the repository this one was cloned from (a clone in a temporary directory)."""
+    candidates = [Path(os.environ["GRUNNDATA_SHARED"])] if os.environ.get("GRUNNDATA_SHARED") else []
+    candidates.append(ROOT.parent / "shared")
+    origin = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    if origin and Path(origin).is_dir():
+        candidates.append(Path(origin).resolve().parent / "shared")
+    return next((c for c in candidates if (c / "realdata").is_dir()), ROOT.parent / "shared")
+
+
+SHARED = _shared()
 
 
 @pytest.fixture(scope="session", autouse=True)
