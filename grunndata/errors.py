@@ -21,3 +21,11 @@ class ValidationFailed(GrunndataError):
     def __init__(self, message: str, report: object, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.report = report
+
+
+class StoreUnavailable(GrunndataError):
+    """The store cannot be reached now (PostgreSQL down or restarting): 503, and the next request tries again."""
+
+
+class InvalidQuery(GrunndataError):
+    """A query the store refused for its values (a caller's mistake, 400), not a fault of the store."""

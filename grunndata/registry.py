@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -85,6 +85,8 @@ class Contact(_Strict):
 class Source(_Strict):
     kind: str = Field(description="pipeline module under pipelines/, e.g. lims_csv")
     files: dict[str, str]
+    options: dict[str, Any] = Field(default_factory=dict, description="settings of the pipeline (e.g. the column "
+                                    "mapping of a budget export), checked by the pipeline itself")
 
 
 class StyleClass(_Strict):
@@ -124,7 +126,8 @@ class Field_(_Strict):
 class Table(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: I18n
-    geometry: Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
+    geometry: Literal["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"] | None = (
+        Field(description="null: a non-spatial table (rows only: no WMS layer, no OGC API collection)"))
     id_field: str
     time_field: str | None = None
     fields: dict[str, Field_]
@@ -134,6 +137,8 @@ class Table(_Strict):
 
     @model_validator(mode="after")
     def _fields(self) -> Table:
+        if self.geometry is None and (self.wms or self.raster):
+            raise ValueError("a table without geometry can have no 'wms' or 'raster'")
         for key in filter(None, (self.id_field, self.time_field, self.wms and self.wms.classify_by, *self.search,
                                  self.raster and self.raster.location_field)):
             if key not in self.fields:
@@ -144,6 +149,8 @@ class Table(_Strict):
 class Publish(_Strict):
     enabled: bool = False
     targets: list[Literal["dcat", "geonorge", "ckan"]] = Field(default_factory=list)
+    max_shrink: float | None = Field(default=None, ge=0, le=1, description="largest share (0-1) by which a table "
+                                     "may shrink in one build; default GRUNNDATA_MAX_SHRINK, else 0.2")
 
 
 class Dataset(_Strict):
@@ -179,6 +186,10 @@ class Dataset(_Strict):
     @property
     def licence_uri(self) -> str:
         return LICENCES[self.licence]
+
+    @property
+    def spatial_tables(self) -> list[Table]:
+        return [t for t in self.schema_ if t.geometry is not None]
 
     def table(self, name: str) -> Table:
         for t in self.schema_:

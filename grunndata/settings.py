@@ -7,13 +7,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Which setting names the database URL of each role (see grunndata/db_roles.py and README "Deployment: database
+# roles"). Each may also be given as <NAME>_FILE: a file holding the URL, so a password need not be in the environment.
+DATABASE_URL_VARS = {"writer": "GRUNNDATA_DATABASE_URL", "public": "GRUNNDATA_DATABASE_URL_PUBLIC",
+                     "restricted": "GRUNNDATA_DATABASE_URL_RESTRICTED", "access": "GRUNNDATA_DATABASE_URL_ACCESS"}
+
+
+def env_or_file(name: str) -> str:
+    """`name` from the environment, else the stripped contents of the file `name`_FILE points at, else ''."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if not value and path:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    return value
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("GRUNNDATA_DATA_DIR", ROOT / "data")))
-    # Empty: the embedded GeoPackage store. postgresql://...: every dataset lives in PostGIS.
-    database_url: str = field(default_factory=lambda: os.environ.get("GRUNNDATA_DATABASE_URL", ""))
+    # Empty: the embedded GeoPackage store. postgresql://...: every dataset lives in PostGIS. This is the writer
+    # (owner) role: builds and the CLI. Serving and authentication use their own roles (database_url_for).
+    database_url: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL"))
+    database_url_public: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL_PUBLIC"))
+    database_url_restricted: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL_RESTRICTED"))
+    database_url_access: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL_ACCESS"))
+    # Names of the database roles `grunndata db roles` creates and publishing grants to: <prefix>_public,
+    # <prefix>_restricted, <prefix>_access (roles are per cluster: two deployments in one cluster need two prefixes).
+    database_role_prefix: str = field(
+        default_factory=lambda: os.environ.get("GRUNNDATA_DATABASE_ROLE_PREFIX", "grunndata"))
     host: str = field(default_factory=lambda: os.environ.get("GRUNNDATA_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("GRUNNDATA_PORT", "8000")))
     public_url: str = field(default_factory=lambda: os.environ.get("GRUNNDATA_PUBLIC_URL", ""))
@@ -25,6 +46,8 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("GRUNNDATA_PYGEOAPI_CONFIG", ROOT / "pygeoapi-config.yml")))
     mapfile_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("GRUNNDATA_MAPFILE_DIR", ROOT / "publishers" / "mapfiles")))
+    # A build whose table would shrink by more than this share is refused (dataset.yml publish.max_shrink wins).
+    max_shrink: str = field(default_factory=lambda: os.environ.get("GRUNNDATA_MAX_SHRINK", ""))
     kommune_file: Path = field(default_factory=lambda: Path(os.environ.get("GRUNNDATA_KOMMUNE", ROOT / "kommune.yml")))
     # Kartverket's open topographic WMTS; the map page falls back to no base map when offline.
     basemap_url: str = field(
@@ -40,7 +63,27 @@ class Settings:
 
     @property
     def store_kind(self) -> str:
-        return "postgis" if self.database_url.startswith(("postgresql:", "postgres:")) else "gpkg"
+        urls = (self.database_url, self.database_url_public, self.database_url_restricted, self.database_url_access)
+        return "postgis" if any(u.startswith(("postgresql:", "postgres:")) for u in urls) else "gpkg"
+
+    @property
+    def database_roles(self) -> dict[str, str]:
+        """Role kind (public, restricted, access) -> the PostgreSQL role name grants go to."""
+        return {kind: f"{self.database_role_prefix}_{kind}" for kind in ("public", "restricted", "access")}
+
+    def role_url_set(self, role: str) -> bool:
+        """Whether `role` (public, restricted, access) has its own URL, or falls back to the writer's."""
+        return bool(getattr(self, f"database_url_{role}"))
+
+    def database_url_for(self, role: str = "writer") -> str:
+        """The URL `role` connects with: writer (builds, CLI), public (public pages, /wms, /ogc), restricted
+        (/wms-restricted, /ogc-restricted, /entreprenor) or access (users, licences, keys, access log). A role
+        without its own URL uses the writer's: a single-role setup, which the app warns about at start."""
+        if role == "writer":
+            return self.database_url
+        if role not in ("public", "restricted", "access"):
+            raise ValueError(f"unknown database role '{role}'")
+        return getattr(self, f"database_url_{role}") or self.database_url
 
     @property
     def run_dir(self) -> Path:

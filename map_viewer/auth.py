@@ -5,38 +5,50 @@ issuer's JWKS), `Authorization: Basic` (password or API key as the password: wha
 config), an `apikey` query parameter or `X-API-Key` header (a WMS URL pasted into QGIS), and the signed login
 cookie of the entreprenør page. A principal sees a restricted dataset when one of its licences is valid today
 for one of the dataset's roles. 401 = no or bad credentials (revoked users included), 403 = known user without a
-valid licence. Every decision on a restricted route is written to the access log (who, when, what, bbox).
+valid licence, 429 = too many failed passwords for this user name or from this address (`Throttle` in
+grunndata/access.py). Every decision on a restricted route is written to the access log (who, when, what, bbox),
+with API keys replaced by their row id and other credentials by ***.
+
+The login cookie is a signed random session id; the session is a row in the access store, so logout, `users
+revoke` and `users rotate-session-key` end it at once on every worker. Password checks take the same time
+whether or not the user exists (a dummy scrypt hash for unknown users).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from grunndata.access import AccessStore, User
+from grunndata.access import AccessStore, ThrottleState, User, address_bucket, user_bucket, verify_password
 from grunndata.registry import Dataset
+
+from .security import NO_STORE, UNSAFE_METHODS, OriginCheck, install_log_scrubbing, scrub_path, scrub_query
 
 LOG = logging.getLogger("grunndata.tilgang")
 COOKIE = "grunndata_okt"
 SESSION_SECONDS = 8 * 3600
+PAGE_SECONDS = 3600  # how long a restricted paging link (next/prev) works for the caller it was made for
+PAGE_TOKEN = "page_token"  # a credential-like name: security.scrub_query keeps it out of every log
 REALM = 'Basic realm="grunndata: avgrensa data", charset="UTF-8"'
 
 
 class Denied(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,12 @@ class Principal:
     user: User
     method: str  # oidc | basic | apikey | session
     roles: frozenset[str]
+    key_id: int | None = None  # the apinokkel row, when an API key identified the caller
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn puts X-Forwarded-For's there when the proxy is in --forwarded-allow-ips)."""
+    return request.client.host if request.client else "-"
 
 
 def _setting(name: str) -> str | None:
@@ -60,9 +78,11 @@ class Authenticator:
         self.issuer = _setting("OIDC_ISSUER")
         self.audience = _setting("OIDC_AUDIENCE")
         self.jwks_url = _setting("OIDC_JWKS_URL")
+        install_log_scrubbing()
+        verify_password("", None)  # makes the dummy hash now, not during the first login
 
-    @cached_property
     def signer(self) -> TimestampSigner:
+        """Read from the store on each use (one small query), so a rotated key applies on every worker at once."""
         return TimestampSigner(self.access.session_key(), salt="grunndata-okt")
 
     @cached_property
@@ -73,14 +93,77 @@ class Authenticator:
 
     # -- sessions -------------------------------------------------------------------------------------------
     def session_cookie(self, user: User) -> str:
-        return self.signer.sign(user.brukarnamn.encode()).decode()
+        """A new session for the user; the cookie value is its signed id."""
+        return self.signer().sign(self.access.new_session(user, SESSION_SECONDS)).decode()
+
+    def _session_id(self, cookie: str) -> str | None:
+        try:
+            return self.signer().unsign(cookie, max_age=SESSION_SECONDS).decode()
+        except (BadSignature, SignatureExpired, UnicodeDecodeError):
+            return None
+
+    # -- paging links ---------------------------------------------------------------------------------------
+    def _pager(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self.access.session_key(), salt="grunndata-sida")
+
+    def page_token(self, user: User, path: str) -> str:
+        """What a restricted next/prev link carries instead of the caller's API key: signed, for this user and this
+        items path only, for PAGE_SECONDS; the user's licence is checked again on every use."""
+        return self._pager().dumps({"u": user.brukarnamn, "p": path})
+
+    def _page_user(self, token: str, path: str) -> User | None:
+        try:
+            data = self._pager().loads(token, max_age=PAGE_SECONDS)
+        except (BadSignature, SignatureExpired, UnicodeDecodeError):
+            return None
+        if not isinstance(data, dict) or data.get("p") != path:
+            return None
+        return self.access.user(str(data.get("u")))
 
     def _session_user(self, cookie: str) -> User | None:
-        try:
-            name = self.signer.unsign(cookie, max_age=SESSION_SECONDS).decode()
-        except (BadSignature, SignatureExpired):
+        sid = self._session_id(cookie)
+        return self.access.session_user(sid) if sid else None
+
+    def end_session(self, cookie: str) -> None:
+        if sid := self._session_id(cookie):
+            self.access.end_session(sid)
+
+    # -- passwords and the login throttle ------------------------------------------------------------------
+    def _buckets(self, request: Request, name: str) -> list[str]:
+        return [user_bucket(name), address_bucket(client_address(request))]
+
+    def _who(self, name: str) -> str:
+        """A user name fit for the log: unknown names may be a password typed into the wrong field."""
+        user = self.access.user(name)
+        return user.brukarnamn if user else "(ukjend brukarnamn)"
+
+    def _throttled(self, request: Request, name: str, state: ThrottleState) -> Denied:
+        seconds = max(1, math.ceil(state.wait))
+        LOG.warning("login throttled (%s): user %s from %s, %d failures, retry after %d s",
+                    "locked out" if state.locked else "back-off", self._who(name), client_address(request),
+                    state.failures, seconds)
+        return Denied(429, f"too many failed logins: try again in {seconds} s", retry_after=seconds)
+
+    def _failed(self, request: Request, name: str, buckets: list[str]) -> None:
+        state = self.access.login_failed(buckets)
+        if state.locked:
+            LOG.warning("login locked out for %d s: user %s from %s, %d failures", math.ceil(state.wait),
+                        self._who(name), client_address(request), state.failures)
+
+    def password_login(self, request: Request, name: str, password: str) -> User | None:
+        """The login form: the active user whose password this is, or None (counted as a failure); Denied(429)
+        while the user name or the address must wait, however right the password."""
+        buckets = self._buckets(request, name)
+        state = self.access.login_wait(buckets)
+        if state.wait:
+            raise self._throttled(request, name, state)
+        user = self.access.by_password(name, password)
+        if user is None or not user.active:
+            self._failed(request, name, buckets)
             return None
-        return self.access.user(name)
+        if state.failures:
+            self.access.login_succeeded(buckets[0])
+        return user
 
     # -- credentials ----------------------------------------------------------------------------------------
     def _oidc(self, token: str) -> User:
@@ -104,7 +187,7 @@ class Authenticator:
     def identify(self, request: Request) -> Principal | None:
         """The caller, None when no credentials were sent; Denied when credentials are bad."""
         header = request.headers.get("authorization", "")
-        user, method = None, None
+        user, method, key_id = None, None, None
         if header.lower().startswith("bearer "):
             user, method = self._oidc(header[7:].strip()), "oidc"
         elif header.lower().startswith("basic "):
@@ -112,15 +195,17 @@ class Authenticator:
                 name, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 raise Denied(401, "malformed basic credentials") from None
-            user = self.access.by_password(name, secret) or self._key_user(secret, name)
-            method = "basic"
-            if user is None:
-                raise Denied(401, "wrong user name or password")
+            (user, key_id), method = self._basic(request, name, secret), "basic"
         elif key := (request.query_params.get("apikey") or request.query_params.get("APIKEY")
                      or request.headers.get("x-api-key")):
-            user, method = self.access.by_key(key), "apikey"
-            if user is None:
+            owner, method = self.access.key_owner(key), "apikey"
+            if owner is None:
                 raise Denied(401, "unknown or revoked API key")
+            user, key_id = owner
+        elif token := request.query_params.get(PAGE_TOKEN):
+            user, method = self._page_user(token, request.url.path), "page"
+            if user is None:
+                raise Denied(401, "this paging link has expired or is not for this path: send your credentials again")
         elif cookie := request.cookies.get(COOKIE):
             user, method = self._session_user(cookie), "session"
             if user is None:
@@ -129,11 +214,26 @@ class Authenticator:
             return None
         if not user.active:
             raise Denied(401, "the user is revoked")
-        return Principal(user, method, frozenset(self.access.roles_on(user)))
+        return Principal(user, method, frozenset(self.access.roles_on(user)), key_id)
 
-    def _key_user(self, key: str, name: str) -> User | None:
-        user = self.access.by_key(key)
-        return user if user is not None and user.brukarnamn.lower() == name.lower() else None
+    def _basic(self, request: Request, name: str, secret: str) -> tuple[User, int | None]:
+        """Basic credentials: the user's password (throttled like the login form) or one of the user's API keys
+        (what QGIS users may put in an auth config; 256 random bits, so no throttle is needed, and a key still
+        works while the user name is locked out by someone guessing passwords)."""
+        buckets = self._buckets(request, name)
+        state = self.access.login_wait(buckets)
+        user = None if state.wait else self.access.by_password(name, secret)
+        if user is not None:
+            if state.failures and user.active:
+                self.access.login_succeeded(buckets[0])
+            return user, None
+        owner = self.access.key_owner(secret)
+        if owner is not None and owner[0].brukarnamn.lower() == name.lower():
+            return owner
+        if state.wait:
+            raise self._throttled(request, name, state)
+        self._failed(request, name, buckets)
+        raise Denied(401, "wrong user name or password")
 
     def authorise(self, request: Request, datasets: list[Dataset]) -> Principal:
         principal = self.identify(request)
@@ -145,18 +245,30 @@ class Authenticator:
         return principal
 
     def log(self, request: Request, principal: Principal | None, dataset: str | None, status: int) -> None:
+        """One access-log row (queued: never waits on, nor fails because of, the database). The query is scrubbed
+        first: an API key is logged as its row id, other credential-like values as ***."""
         q = request.query_params
-        bbox = q.get("bbox") or q.get("BBOX")
+        bbox = (q.get("bbox") or q.get("BBOX") or "")[:200] or None
         who = principal.user.brukarnamn if principal else None
-        self.access.log(who, principal.method if principal else "-", request.url.path + (
-            f"?{request.url.query}"[:300] if request.url.query else ""), dataset, bbox, status)
-        LOG.info("%s %s %s %s bbox=%s -> %s", time.strftime("%Y-%m-%dT%H:%M:%S"), who or "anonym",
-                 request.url.path, dataset, bbox, status)
+        key_id = principal.key_id if principal else None
+        query = scrub_query(request.url.query, key_id if principal and principal.method == "apikey" else None)
+        method = (f"{principal.method}#{key_id}" if key_id is not None else principal.method) if principal else "-"
+        path = scrub_path(request.url.path)
+        self.access.log(who, method, (path + (f"?{query}" if query else ""))[:300], dataset, bbox, status)
+        LOG.info("%s %s %s %s bbox=%s -> %s", time.strftime("%Y-%m-%dT%H:%M:%S"), who or "anonym", path, dataset,
+                 bbox, status)
+
+
+_CODES = {401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests"}
 
 
 def denied_response(exc: Denied) -> Response:
-    headers = {"WWW-Authenticate": REALM} if exc.status == 401 else {}
-    return JSONResponse({"code": "Unauthorized" if exc.status == 401 else "Forbidden", "description": exc.message},
+    headers = dict(NO_STORE)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = REALM
+    if exc.retry_after:
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse({"code": _CODES.get(exc.status, "Forbidden"), "description": exc.message},
                         status_code=exc.status, headers=headers)
 
 
@@ -165,6 +277,7 @@ class Gate:
 
     def __init__(self, app: ASGIApp, auth: Authenticator, datasets: list[Dataset]) -> None:
         self.app, self.auth, self.datasets = app, auth, datasets
+        self.origin = OriginCheck(auth.access.settings.base_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -175,6 +288,10 @@ class Gate:
         request = Request(scope)
         try:
             principal = await run_in_threadpool(self.auth.authorise, request, self.datasets)
+            # a browser's cookie rides along on cross-site requests: those may read (SameSite permitting), not change
+            if request.method in UNSAFE_METHODS and principal.method == "session" and not self.origin.same_origin(
+                    request):
+                raise Denied(403, "cross-site request refused")
         except Denied as exc:
             await run_in_threadpool(self.auth.log, request, None, _dataset_of(request, self.datasets), exc.status)
             await denied_response(exc)(scope, receive, send)
@@ -182,8 +299,22 @@ class Gate:
         await run_in_threadpool(self.auth.log, request, principal, _dataset_of(request, self.datasets), 200)
         # pygeoapi copies the query string into every link: drop the key so responses never carry it
         query = "&".join(p for p in scope.get("query_string", b"").decode("latin-1").split("&")
-                         if p and p.split("=")[0].lower() != "apikey")
-        await self.app({**scope, "query_string": query.encode("latin-1")}, receive, send)
+                         if p and p.split("=")[0].lower() not in ("apikey", PAGE_TOKEN))
+        if principal.method in ("apikey", "page") and request.method == "GET" and request.url.path.rstrip(
+                "/").endswith("/items"):
+            # the key came in the URL, so the next/prev links need something in theirs: a paging token (for this
+            # user and path, expiring), never the key
+            token = await run_in_threadpool(self.auth.page_token, principal.user, request.url.path)
+            query = "&".join(p for p in (query, f"{PAGE_TOKEN}={token}") if p)
+
+        async def send_private(message: Message) -> None:
+            """Restricted answers are never kept by a shared cache, whatever pygeoapi says."""
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", NO_STORE["Cache-Control"].encode())]}
+            await send(message)
+
+        await self.app({**scope, "query_string": query.encode("latin-1")}, receive, send_private)
 
 
 def _dataset_of(request: Request, datasets: list[Dataset]) -> str | None:

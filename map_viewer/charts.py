@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date
 from html import escape
 
+from .i18n import gettext as _
+
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 52, 30, 12, 28
 COLOURS = {"ok": "#1b7837", "over_tiltaksgrense": "#f1a340", "over_grenseverdi": "#d7191c", "ikkje_vurdert": "#4a6fa5"}
 
@@ -22,12 +24,15 @@ def series_svg(rows: list[dict], title: str, unit: str, lo_limit: float | None, 
     """rows: dicts with provetaken (ISO date), verdi, kvalifikator, status, provepunkt_id."""
     pts = [r for r in rows if r["verdi"] is not None]
     if not pts:
-        return f'<p class="nodata">{escape(title)}: ingen talverdiar</p>'
+        nodata = _("no numeric values")
+        return f'<p class="nodata">{escape(title)}: {escape(nodata)}</p>'
     days = [date.fromisoformat(r["provetaken"]).toordinal() for r in pts]
-    values = [r["verdi"] for r in pts]
+    # "<1" says the value is below the lab's detection limit, not that it is 1: such samples are drawn hollow
+    # on the axis (not at the detection limit, which for bacteria lies above a limit of 0) and do not set the scale
+    measured = [r["verdi"] for r in pts if r["kvalifikator"] != "<"]
     limits = [v for v in (lo_limit, hi_limit) if v is not None]
-    y_lo = min([0.0, *values, *limits])
-    y_hi = max([*values, *limits]) * 1.1 or 1.0
+    y_lo = min([0.0, *measured, *limits])
+    y_hi = max([*measured, *limits, 0.0]) * 1.1 or 1.0
     x_lo, x_hi = min(days), max(days) if max(days) > min(days) else min(days) + 1
 
     def sx(d: int) -> float:
@@ -45,15 +50,30 @@ def series_svg(rows: list[dict], title: str, unit: str, lo_limit: float | None, 
         label = date.fromordinal(int(d)).strftime("%m.%Y")
         parts.append(f'<text x="{sx(d):.1f}" y="{H - 8}" text-anchor="middle" font-size="10">{label}</text>')
     for v in limits:
+        tip = _("limit %(value)s %(unit)s") % {"value": f"{v:g}", "unit": unit}
         parts.append(f'<line class="limit" x1="{PAD_L}" x2="{W - PAD_R}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" '
-                     f'stroke="#d7191c" stroke-dasharray="6 4" stroke-width="1.5"><title>grense {v:g} '
-                     f'{escape(unit)}</title></line>')
+                     f'stroke="#d7191c" stroke-dasharray="6 4" stroke-width="1.5"><title>{escape(tip)}</title></line>')
+    below_text = _("below the detection limit")
+    below_any = False
     for d, r in sorted(zip(days, pts, strict=True), key=lambda x: x[0]):
         colour = COLOURS.get(r["status"], "#333")
-        hollow = r["kvalifikator"] in ("<", "i.p.")
-        label = f'{r["provepunkt_id"]} {r["provetaken"]}: {r["kvalifikator"] or ""}{r["verdi"]:g} {unit}'
-        parts.append(f'<circle class="obs {r["status"]}" cx="{sx(d):.1f}" cy="{sy(r["verdi"]):.1f}" r="3.5" '
+        below = r["kvalifikator"] == "<"
+        below_any = below_any or below
+        hollow = below or r["kvalifikator"] == "i.p."
+        value = f'{r["kvalifikator"] or ""}{r["verdi"]:g} {unit}'
+        label = f'{r["provepunkt_id"]} {r["provetaken"]}: ' + (
+            f"{below_text} ({value})" if below else value)
+        parts.append(f'<circle class="obs {r["status"]}{" below" if below else ""}" cx="{sx(d):.1f}" '
+                     f'cy="{sy(y_lo if below else r["verdi"]):.1f}" r="3.5" '
                      f'fill="{"white" if hollow else colour}" stroke="{colour}">'
                      f'<title>{escape(label)}</title></circle>')
     parts.append("</svg>")
+    measured_text, axis_text, limit_text = (_("measured value"), _("on the axis: below the detection limit"),
+                                            _("limit value"))
+    key = [f'<span class="key-measured">● {escape(measured_text)}</span>']
+    if below_any:
+        key.append(f'<span class="key-below">○ {escape(axis_text)}</span>')
+    if limits:
+        key.append(f'<span class="key-limit">- - - {escape(limit_text)}</span>')
+    parts.append(f'<p class="chart-key">{" · ".join(key)}</p>')
     return "".join(parts)

@@ -9,19 +9,50 @@ one committed pygeoapi-config.yml serves GeoPackage and PostGIS alike (GRUNNDATA
 from __future__ import annotations
 
 from functools import cache
+from http import HTTPStatus
 
-from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError, ProviderQueryError
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderConnectionError,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+    ProviderQueryError,
+)
 from pygeoapi.util import crs_transform
 
-from grunndata.errors import GrunndataError
+from grunndata.errors import GrunndataError, InvalidQuery, StoreUnavailable
 from grunndata.registry import Registry, get_registry
 from grunndata.settings import get_settings
 from grunndata.store import Query, Store, open_store
 
 
+class StoreUnavailableError(ProviderConnectionError):
+    """The store is down (PostgreSQL restarting): 503, so clients and proxies retry instead of giving up."""
+
+    ogc_exception_code = "ServiceUnavailable"
+    http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    default_msg = "the data store is unavailable; try again shortly"
+
+
+def provider_error(exc: GrunndataError) -> Exception:
+    """A store error as the pygeoapi error carrying the right HTTP status."""
+    if isinstance(exc, InvalidQuery):
+        return ProviderInvalidQueryError(user_msg=exc.message)
+    if isinstance(exc, StoreUnavailable):
+        return StoreUnavailableError(user_msg="the data store is unavailable; try again shortly")
+    return ProviderQueryError(user_msg=exc.message)
+
+
 @cache
-def _store() -> Store:
-    return open_store(get_settings())
+def _role_store(role: str) -> Store:
+    return open_store(get_settings(), role)
+
+
+def _store(dataset_id: str | None = None) -> Store:
+    """The store as the dataset's serving role sees it (one process-wide cache for both pygeoapi apps): the public
+    role for open datasets and the catalogue, the restricted role for restricted datasets (db_roles.py)."""
+    restricted = dataset_id is not None and not _registry().get(dataset_id).is_open
+    return _role_store("restricted" if restricted else "public")
 
 
 @cache
@@ -51,7 +82,10 @@ class StoreProvider(BaseProvider):
     def get_fields(self) -> dict:
         if not self._fields:
             declared = _registry().get(self.dataset_id).table(self.table).fields
-            types = _store().fields(self.dataset_id, self.table)
+            try:
+                types = _store(self.dataset_id).fields(self.dataset_id, self.table)
+            except GrunndataError as exc:  # pygeoapi builds a provider per request: a down store is a 503 here
+                raise provider_error(exc) from exc
             for name, json_type in types.items():
                 field = {"type": json_type}
                 if name in declared and declared[name].type in ("date", "datetime"):
@@ -70,17 +104,35 @@ class StoreProvider(BaseProvider):
             time_range=parse_datetime(datetime_, date_only), text=q, limit=limit, offset=offset,
             sortby=[(s["property"], s["order"] != "-") for s in sortby or []],
             select=list(select_properties or []) or None,
-            skip_geometry=skip_geometry, hits_only=resulttype == "hits")
+            skip_geometry=skip_geometry, hits_only=resulttype == "hits", filter=kwargs.get("filterq"))
+        self._check_properties(query.properties)
         try:
-            page = _store().query(self.dataset_id, self.table, self.id_field, query)
+            page = _store(self.dataset_id).query(self.dataset_id, self.table, self.id_field, query)
         except GrunndataError as exc:
-            raise ProviderQueryError(exc.message) from exc
+            raise provider_error(exc) from exc
         return {"type": "FeatureCollection", "features": page.features,
                 "numberMatched": page.matched, "numberReturned": len(page.features)}
 
+    def _check_properties(self, properties: list[tuple[str, object]]) -> None:
+        """A value that cannot be the property's type is the caller's error on both stores (PostGIS would fail
+        the cast, SQLite would silently match nothing)."""
+        for name, value in properties:
+            kind = self._fields.get(name, {}).get("type")
+            try:
+                if kind == "integer":
+                    int(str(value))
+                elif kind == "number":
+                    float(str(value))
+            except ValueError:
+                raise ProviderInvalidQueryError(user_msg=f"property '{name}' is a{'n' if kind == 'integer' else ''} "
+                                                f"{kind}; '{value}' is not") from None
+
     @crs_transform
     def get(self, identifier: str, **kwargs) -> dict:
-        found = _store().get(self.dataset_id, self.table, self.id_field, identifier)
+        try:
+            found = _store(self.dataset_id).get(self.dataset_id, self.table, self.id_field, identifier)
+        except GrunndataError as exc:
+            raise provider_error(exc) from exc
         if found is None:
             raise ProviderItemNotFoundError(f"no item {identifier}")
         return found
@@ -105,6 +157,9 @@ class CatalogueProvider(BaseProvider):
               datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
               select_properties: list | None = None, skip_geometry: bool = False, q: str | None = None,
               **kwargs) -> dict:
+        if kwargs.get("filterq") is not None:  # never ignored: the catalogue answers q, bbox and properties
+            raise ProviderInvalidQueryError(user_msg="the catalogue does not take filter=; use q=, bbox= or a "
+                                                     "property such as type=dataset")
         found = []
         for rec in self._all():
             p = rec["properties"]
@@ -119,6 +174,10 @@ class CatalogueProvider(BaseProvider):
             if any(str(p.get(k)) != str(v) for k, v in properties or []):
                 continue
             found.append(rec)
+        for spec in reversed(sortby or []):  # OGC API Records sorting: stable sorts, last key first
+            key = spec["property"]
+            found.sort(key=lambda r, k=key: (r["properties"].get(k) is None, str(r["properties"].get(k) or "")),
+                       reverse=spec["order"] == "-")
         page = found[offset:offset + limit] if resulttype != "hits" else []
         return {"type": "FeatureCollection", "features": page, "numberMatched": len(found),
                 "numberReturned": len(page)}
@@ -135,7 +194,7 @@ def _wms(audience: str):
     from .wms import Wms
 
     settings = get_settings()
-    return Wms(_store(), settings, _registry(), audience)
+    return Wms(_role_store(audience), settings, _registry(), audience)  # audience public|restricted = role
 
 
 class WmsMapProvider(BaseProvider):
@@ -151,13 +210,58 @@ class WmsMapProvider(BaseProvider):
         from urllib.parse import urlencode
 
         if not bbox or len(bbox) != 4:
-            raise ProviderQueryError("bbox must be minlon,minlat,maxlon,maxlat")
-        # pygeoapi hands over the bbox in lon/lat (CRS84 axis order): ask MapServer in CRS:84.
+            raise ProviderInvalidQueryError(user_msg="bbox must be minlon,minlat,maxlon,maxlat")
+        wms_crs, box = _wms_bbox([float(v) for v in bbox], crs, kwargs.get("bbox_crs"))
         params = {"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": self.layer, "STYLES": "",
-                  "CRS": "CRS:84", "BBOX": ",".join(str(float(v)) for v in bbox), "WIDTH": int(width),
+                  "CRS": wms_crs, "BBOX": ",".join(str(v) for v in box), "WIDTH": int(width),
                   "HEIGHT": int(height), "FORMAT": "image/png",
                   "TRANSPARENT": "FALSE" if str(transparent).lower() == "false" else "TRUE"}
         result = _wms(self.audience).dispatch(urlencode(params))
-        if not result.content_type.startswith("image/"):
-            raise ProviderQueryError(result.body[:300].decode("utf-8", "replace"))
+        if not result.content_type.startswith("image/"):  # a service exception: the request's parameters
+            raise ProviderInvalidQueryError(user_msg=_exception_text(result.body))
         return result.body
+
+
+def _wms_bbox(bbox: list[float], crs: str, bbox_crs: str | None) -> tuple[str, list[float]]:
+    """The WMS CRS and BBOX for a Maps request. Without `bbox-crs` the bbox is lon/lat (CRS:84). With one,
+    pygeoapi has already turned the two corners into EPSG:4326 in latitude-first order; MapServer gets the
+    caller's own CRS and corners back instead (WMS 1.3.0 takes the CRS's own axis order), so a bbox in
+    EPSG:25832 draws that rectangle."""
+    from pygeoapi.util import get_crs_from_uri, transform_bbox
+
+    if not bbox_crs or bbox_crs == crs:
+        return "CRS:84", bbox
+    target = get_crs_from_uri(bbox_crs)
+    original = transform_bbox(bbox, crs, bbox_crs)
+    if target.to_epsg() is None or "CRS84" in bbox_crs:
+        return "CRS:84", original
+    return f"EPSG:{target.to_epsg()}", [round(v, 9) for v in original]
+
+
+def map_provider_or_404() -> None:
+    """A collection without a map: pygeoapi answers 400 (invalid provider type); Maps says 404 (no such
+    resource). Its maps module treats KeyError as not found."""
+    from pygeoapi.api import maps
+    from pygeoapi.provider.base import ProviderTypeError
+
+    original = maps.get_provider_by_type
+    if getattr(original, "grunndata_patched", False):
+        return
+
+    def get_provider_by_type(providers, provider_type):
+        try:
+            return original(providers, provider_type)
+        except ProviderTypeError:
+            raise KeyError(f"no {provider_type} provider") from None
+
+    get_provider_by_type.grunndata_patched = True  # type: ignore[attr-defined]
+    maps.get_provider_by_type = get_provider_by_type
+
+
+def _exception_text(body: bytes) -> str:
+    from lxml import etree
+
+    try:
+        return " ".join(t.strip() for t in etree.fromstring(body).itertext() if t.strip())[:300]
+    except etree.XMLSyntaxError:
+        return body[:300].decode("utf-8", "replace")

@@ -4,11 +4,13 @@ pygeoapi 0.21's templates load Leaflet, Bootstrap, Swagger UI, ReDoc, … from u
 (`make vendor`) this copies every template that does so into map_viewer/pygeoapi_templates/ with the URLs pointed
 at /static/vendor/npm/<package>@<version>/…, and fetches those packages with `npm pack`. pygeoapi's config names the
 directory (server.templates.path), so its own templates are used for everything else.
+The vendored _base.html also gets its page chrome (header, crumbs, footer) in our three languages, see `chrome`.
 Usage: python -m map_viewer.vendor [--check]
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -27,6 +29,39 @@ SWAGGER_UI = f"swagger-ui-dist@{PINS['swagger-ui-dist']}"
 CDN = re.compile(r"https://(?:unpkg\.com|cdn\.jsdelivr\.net/npm)/((?:@[^/]+/)?[^/@\"']+)(?:@([^/\"']+))?/([^\"'\s]*)")
 CDNJS = re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/([^/]+)/([^/]+)/([^\"'\s]*)")
 CDNJS_PATHS = {"leaflet": "dist/", "html5shiv": "dist/"}  # cdnjs flattens the npm package's dist/ folder
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogs (`make messages`); translated where it is used."""
+    return message
+
+
+# pygeoapi's page chrome in _base.html: its {% trans %} texts that are in our catalogs. pygeoapi ships no nn/nb
+# catalogs (it would read them from its config's locale_dir), so our translations are written into the vendored
+# template, chosen by pygeoapi's `locale` (the request's language among the config's nn, nb, en).
+CHROME = (N_("Contact"), N_("Admin"), N_("Home"), N_("Powered by"))
+TRANS = re.compile(r"\{%-?\s*trans\s*-?%\}(.*?)\{%-?\s*endtrans\s*-?%\}", re.S)
+
+
+def chrome(text: str) -> str:
+    """_base.html with the CHROME texts translated per pygeoapi `locale`, and its text direction set."""
+    from .i18n import LANGS, gettext, language
+
+    def translated(m: re.Match) -> str:
+        inner = m.group(1)
+        if inner == "text_direction":  # pygeoapi's catalogs give the script's direction: ours are all ltr
+            return "ltr"
+        msgid = inner.strip()
+        if msgid not in CHROME:
+            return m.group(0)
+        by_lang = {}
+        for lang in LANGS:
+            with language(lang):
+                by_lang[lang] = gettext(msgid)
+        lookup = f"{json.dumps(by_lang, ensure_ascii=False)}.get((locale|string)[:2], {json.dumps(msgid)})"
+        return "{{ " + lookup + " }}" + (" " if inner.endswith(" ") else "")
+
+    return TRANS.sub(translated, text)
 
 
 def _spec(name: str, version: str | None) -> str:
@@ -60,6 +95,8 @@ def templates() -> set[str]:
     for path in source.rglob("*.html"):
         text = path.read_text(encoding="utf-8")
         new = rewrite(text, specs)
+        if path == source / "_base.html":
+            new = chrome(new)
         if new != text:
             target = TEMPLATES_OUT / path.relative_to(source)
             target.parent.mkdir(parents=True, exist_ok=True)

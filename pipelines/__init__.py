@@ -1,7 +1,7 @@
 """Pipelines: source files -> validated, normalised tables + a validation report.
 
 Each source kind is one module here exposing `run(dataset) -> Result`. The registry's
-`source.kind` names the module; `grunndata.build` publishes what it returns.
+`source.kind` names the module; `orchestration.build` publishes what it returns.
 """
 
 from __future__ import annotations

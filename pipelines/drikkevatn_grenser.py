@@ -78,11 +78,26 @@ def norm_unit(unit: str) -> str:
     return re.sub(r"/\s*100\s*ml", "/100 ml", u)
 
 
+_PREFIX = re.compile(r"^\s*\d+\s*[-.)]\s*")  # Eurofins-style numbered labels: "06-E.coli", "08-Kimtall 22°C"
+_SUFFIX = re.compile(r"\s*\(([^()]*)\)\s*$")  # "(/100 ml)", "(mg/l Pt)", or a chemical symbol "(Zn)"
+
+
+@cache
+def _unit_words() -> set[str]:
+    return {u for u, _ in units()} | {norm_unit(lim.unit) for lim in limits().values()}
+
+
 def parameter_for(label: str) -> tuple[str | None, str | None]:
-    """Lab label -> (parameter id, unit found inside the label, e.g. '(FNU)')."""
-    key = _norm_label(label)
-    inline = re.search(r"\(([^()]*)\)\s*$", label)
-    return labels().get(key), (inline.group(1).strip() if inline else None)
+    """Lab label -> (parameter id, unit found inside the label, e.g. '(FNU)'). The label is looked up as given,
+    then without the lab's numbered prefix and without a unit or element suffix in parentheses, so
+    '06-E.coli', '08-Kimtall 22°C (/ml)' and 'Sink (Zn)' find their parameter."""
+    inline = _SUFFIX.search(label)
+    suffix = inline.group(1).strip() if inline else None
+    unit = suffix if suffix is not None and (norm_unit(suffix) in _unit_words() or "/" in suffix) else None
+    bare = _PREFIX.sub("", label)
+    candidates = [label, bare, _SUFFIX.sub("", label), _SUFFIX.sub("", bare)]
+    found = next((labels()[k] for k in map(_norm_label, candidates) if k in labels()), None)
+    return found, unit
 
 
 def convert(unit: str, parameter: str) -> float | None:

@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import Point
 
+from grunndata.errors import GrunndataError
 from grunndata.registry import Dataset
 
 from .drikkevatn_grenser import convert, limits, parameter_for
@@ -23,8 +24,17 @@ from .report import Report, Result
 from .text import parse_date, parse_number, read_csv_rows
 
 LAB_COLUMNS = ["Prøvenr", "Prøvepunkt", "Prøvetakingsdato", "Parameter", "Resultat", "Eining", "Status"]
+# dataset.yml source.options.lab_format: how this lab's export is laid out (a new lab shape is configuration):
+#   layout: long (a row per analysis, the default) | wide (a row per sample, a column per parameter)
+#   columns: {provenr: …, provepunkt: …, dato: …, parameter: …, resultat: …, eining: …, status: …}  (header names)
+#   ignore: [header, …]  (wide: columns that are neither sample fields nor parameters)
+ROLES = dict(zip(("provenr", "provepunkt", "dato", "parameter", "resultat", "eining", "status"), LAB_COLUMNS,
+                 strict=True))
+OPTIONAL_ROLES = {"eining", "status"}
+RAW_WATER = {"råvatn", "råvann", "ravatn", "raavatn", "ravann", "raavann", "råvassprøve", "råvannsprøve", "raw"}
 POINT_COLUMNS = ["provepunkt_id", "namn", "vassverk", "forsyningssone", "type", "aust", "nord"]
-NOT_ANALYSED = {"", "-", "--", "n.a.", "ia", "i.a.", "#verdi!", "#value!", "#n/a", "ikkje analysert"}
+NOT_ANALYSED = {"", "-", "--", "n.a.", "ia", "i.a.", "#verdi!", "#value!", "#n/a", "n/a", "#i/t", "#na",
+                "ikkje analysert", "ikke analysert"}
 NOT_DETECTED = {"i.p.", "ip", "i.p", "ikkje påvist", "ikke påvist", "n.d.", "nd"}
 APPROVED = {"", "godkjent", "godkjend"}
 _QUALIFIED = re.compile(r"^([<>])\s*(.+)$")
@@ -60,21 +70,57 @@ def read_points(path: Path, crs: str, report: Report) -> gpd.GeoDataFrame:
         if not (100_000 <= x <= 1_200_000 and 6_400_000 <= y <= 8_000_000):
             report.error("ugyldig-koordinat", f"({x}, {y}) ligg ikkje i Noreg i {crs}", path, line, pid)
             continue
+        kind = "råvatn" if r["type"].strip().lower() in RAW_WATER else r["type"]
         records.append({"provepunkt_id": pid, "namn": r["namn"], "vassverk": r["vassverk"],
-                        "forsyningssone": r["forsyningssone"], "type": r["type"], "geometry": Point(x, y)})
+                        "forsyningssone": r["forsyningssone"], "type": kind, "geometry": Point(x, y)})
     return gpd.GeoDataFrame(records, geometry="geometry", crs=crs)
 
 
-def read_analyses(path: Path, points: gpd.GeoDataFrame, report: Report) -> list[dict]:
-    rows, encoding = read_csv_rows(path, LAB_COLUMNS)
+def lab_rows(path: Path, fmt: dict | None, report: Report) -> tuple[list[tuple[int, dict[str, str]]], str]:
+    """The lab file as long rows keyed by LAB_COLUMNS, whatever its layout (see ROLES / source.options)."""
+    fmt = fmt or {}
+    layout = fmt.get("layout", "long")
+    names = {role: (fmt.get("columns") or {}).get(role, default) for role, default in ROLES.items()}
+    if layout == "long":
+        required = [names[r] for r in ROLES if r not in OPTIONAL_ROLES or "columns" not in fmt or r in fmt["columns"]]
+        rows, encoding = read_csv_rows(path, required)
+        return [(line, {col: r.get(names[role], "") for role, col in ROLES.items()}) for line, r in rows], encoding
+    if layout != "wide":
+        raise ValueError(f"lab_format.layout '{layout}': expected long or wide")
+    sample_roles = ("provenr", "provepunkt", "dato", "status")
+    required = [names[r] for r in sample_roles if r != "status" or r in (fmt.get("columns") or {})]
+    rows, encoding = read_csv_rows(path, required)
+    fixed = {names[r] for r in sample_roles} | set(fmt.get("ignore") or [])
+    out: list[tuple[int, dict[str, str]]] = []
+    if not rows:
+        return out, encoding
+    params = [c for c in rows[0][1] if c not in fixed and c.strip()]
+    known = {c for c in params if parameter_for(c)[0] is not None}
+    for c in params:
+        if c not in known:
+            report.warning("ukjend-parameter-kolonne", f"kolonna '{c}' er ikkje ein kjend parameter i "
+                           "drikkevassforskrifta; ikkje lesen (lab_format.ignore for å teie)", path, 1, c)
+    for line, r in rows:
+        for c in params:
+            if c not in known or not r.get(c, "").strip():
+                continue  # a blank cell in a wide export: that parameter was not analysed in this sample
+            out.append((line, {"Prøvenr": r[names["provenr"]], "Prøvepunkt": r[names["provepunkt"]],
+                               "Prøvetakingsdato": r[names["dato"]], "Parameter": c, "Resultat": r[c],
+                               "Eining": "", "Status": r.get(names["status"], "")}))
+    return out, encoding
+
+
+def read_analyses(path: Path, points: gpd.GeoDataFrame, report: Report, fmt: dict | None = None) -> list[dict]:
+    rows, encoding = lab_rows(path, fmt, report)
     if encoding != "utf-8-sig":
         report.warning("teiknsett", f"fila er ikkje UTF-8; lesen som {encoding}", path)
+    raw_water = set(points.loc[points["type"] == "råvatn", "provepunkt_id"]) if len(points) else set()
     known = set(points["provepunkt_id"])
     seen: dict[tuple[str, str], int] = {}
     out = []
     today = date.today()
     for line, r in rows:
-        label, pid, raw = r["Parameter"], r["Prøvepunkt"], r["Resultat"]
+        label, pid, raw = r["Parameter"], r["Prøvepunkt"], r["Resultat"].strip()
         feature = f"{r['Prøvenr']}/{label}"
         if r["Status"].lower() not in APPROVED:
             report.warning("ikkje-godkjend", f"status '{r['Status']}': ikkje publisert før laben har godkjent",
@@ -106,7 +152,7 @@ def read_analyses(path: Path, points: gpd.GeoDataFrame, report: Report) -> list[
             report.error("umogleg-verdi", str(exc), path, line, feature)
             continue
         limit = limits()[parameter]
-        unit = r["Eining"] or inline_unit or ""
+        unit = r["Eining"].strip() or inline_unit or limit.unit  # none in the file: the parameter table's
         factor = convert(unit, parameter)
         if factor is None:
             report.error("eining-passar-ikkje", f"eininga '{unit}' passar ikkje for {limit.names['nn']} "
@@ -133,7 +179,9 @@ def read_analyses(path: Path, points: gpd.GeoDataFrame, report: Report) -> list[
             "original_resultat": raw, "original_eining": unit or None,
             "grense_type": limit.kind, "grense_min": limit.min, "grense_maks": limit.max,
             "grense_samanlikning": limit.comparison, "grense_kjelde": limit.source,
-            "grense_verifisert": limit.verified, "status": limit.judge(value, qualifier),
+            # drikkevassforskrifta judges treated water only: a raw-water sample is published, not judged
+            "grense_verifisert": limit.verified,
+            "status": "ikkje_vurdert" if pid in raw_water else limit.judge(value, qualifier),
         })
     return out
 
@@ -147,8 +195,12 @@ def summarise(points: gpd.GeoDataFrame, analyses: pd.DataFrame) -> gpd.GeoDataFr
     for rec in analyses.to_dict("records"):
         by_point[rec["provepunkt_id"]].append(rec)
     status, last, count12, n = [], [], [], []
-    for pid in points["provepunkt_id"]:
+    for pid, kind in zip(points["provepunkt_id"], points["type"], strict=True):
         recs = by_point.get(pid, [])
+        if recs and kind == "råvatn":  # labelled as raw water, never as a breach of drikkevassforskrifta
+            status.append("ravatn"), last.append(max(r["provetaken"] for r in recs)), count12.append(0)
+            n.append(len(recs))
+            continue
         if not recs:
             status.append("ingen_data"), last.append(None), count12.append(0), n.append(0)
             continue
@@ -171,7 +223,11 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
     points_path = sources.get("provepunkt", dataset.source_path("provepunkt"))
     lab_path = sources.get("provar", dataset.source_path("provar"))
     points = read_points(points_path, dataset.crs, report)
-    records = read_analyses(lab_path, points, report)
+    try:
+        records = read_analyses(lab_path, points, report, dataset.source.options.get("lab_format"))
+    except ValueError as exc:
+        raise GrunndataError(f"{dataset.id}: source.options.lab_format: {exc}",
+                             hint="layout: long | wide; columns: {provenr: …, provepunkt: …, dato: …}") from None
     frame = pd.DataFrame.from_records(records)
     geo = points.set_index("provepunkt_id").geometry
     analyses = gpd.GeoDataFrame(

@@ -8,13 +8,14 @@ leaves the published version's files untouched.
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
 from shapely.geometry import Point
 
+from grunndata.errors import GrunndataError
 from grunndata.registry import Dataset
 from grunndata.settings import get_settings
 
@@ -23,18 +24,28 @@ from .plan_model import PlanRows, normalise, read_plans
 from .plankart import convert
 from .report import Report, Result
 from .sosi import SosiError
-from .text import parse_date, parse_number
+from .text import parse_date, parse_number, read_csv_rows
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+
+
+def _rule_of(message: str) -> str:
+    m = re.search(r"\(rule: ([\w.-]+)\)", message)
+    return m.group(1) if m else "gml-lesefeil"
+
+
+def _line_of(message: str) -> int | None:
+    m = re.match(r"[^:]+:(\d+):", message)
+    return int(m.group(1)) if m else None
 
 
 def _read_csv(path: Path, report: Report) -> list[tuple[int, dict[str, str]]]:
     if not path.exists():
         report.warning("manglar-fil", "file not found; the column stays empty", path)
         return []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return [(i, {k: (v or "").strip() for k, v in row.items()})
-                for i, row in enumerate(csv.DictReader(fh, delimiter=";"), start=2)]
+    # the shared reader: a row with the wrong number of fields or a cut last row (rule avkutta-linje) is an
+    # error naming file:line, not a row silently padded with empty values
+    return read_csv_rows(path, [])[0]
 
 
 def _publish_file(src: Path, files_dir: Path) -> str:
@@ -50,7 +61,8 @@ def _publish_file(src: Path, files_dir: Path) -> str:
     return rel
 
 
-def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
+def run(dataset: Dataset, sources: dict[str, Path] | None = None, repair: bool = False) -> Result:
+    """`repair`: make invalid surfaces valid (reporting area before and after) instead of rejecting them."""
     sources = sources or {}
     settings = get_settings()
     report = Report(dataset.id)
@@ -66,10 +78,21 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
         try:
             inputs = read_plans(path, sub)
         except SosiError as exc:  # unreadable file: its error, then go on to report every other file
-            sub.error("sosi-syntaks", str(exc).split(": ", 1)[-1], path)
+            sub.error(exc.rule or "sosi-syntaks", exc.detail or str(exc).split(": ", 1)[-1], path, exc.line)
+            inputs = []
+        except GrunndataError as exc:  # GML that is not well-formed or not Plan 5.0
+            sub.error(_rule_of(str(exc)), str(exc), path, _line_of(str(exc)))
+            inputs = []
+        except Exception as exc:  # noqa: BLE001 - a defect in one plan never stops the others
+            sub.error("lesefeil", f"{type(exc).__name__}: {exc}", path)
             inputs = []
         for plan in inputs:
-            rows = normalise(plan, sub, target)
+            try:
+                rows = normalise(plan, sub, target, repair)
+            except Exception as exc:  # noqa: BLE001 - geometry code failing on one plan is that plan's error
+                sub.error("geometri-feil", f"{plan.plan_id}: {type(exc).__name__}: {exc}", path, plan.line,
+                          plan.plan_id)
+                rows = None
             if rows is not None:
                 if rows.plan["plan_id"] in plans:
                     sub.error("dobbel-plan", f"plan {rows.plan['plan_id']} is also in "

@@ -17,6 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from grunndata.errors import GrunndataError
 
+from . import gml_rules
 from .sosi import arc
 
 GML = "http://www.opengis.net/gml/3.2"
@@ -44,6 +45,7 @@ class GmlFeature:
     links: dict[str, list[str]] = field(default_factory=dict)  # property -> referenced gml:ids
     geometry: BaseGeometry | None = None
     epsg: set[int] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class GmlPlanFile:
     path: Path
     namespace: str
     features: list[GmlFeature]
+    findings: list[gml_rules.RuleFinding] = field(default_factory=list)  # DiBK's GML rules
 
     @property
     def epsg(self) -> set[int]:
@@ -61,9 +64,7 @@ def _epsg(srs: str | None, path: Path, line: int) -> int | None:
     if srs is None:
         return None
     m = _EPSG.search(srs.strip())
-    if not m:
-        raise GmlError(f"{path}:{line}: srsName '{srs}' names no EPSG code (rule: koordinatsystem)")
-    return int(m.group(1))
+    return int(m.group(1)) if m else None  # gml.epsg.1/2 report an srsName that names no EPSG code
 
 
 def _poslist(el: etree._Element, path: Path) -> list[tuple[float, ...]]:
@@ -119,6 +120,11 @@ def _curve_coords(el: etree._Element, path: Path) -> list[tuple[float, ...]]:
     raise GmlError(f"{path}:{el.sourceline}: unsupported curve type gml:{tag} (rule: geometri)")
 
 
+def ring_coords(el: etree._Element, path: Path | None = None) -> list[tuple[float, float]]:
+    """A LinearRing or Ring as 2-D coordinates (arcs densified as everywhere else)."""
+    return [c[:2] for c in _curve_coords(el, path or Path("?"))]
+
+
 def _polygon(el: etree._Element, path: Path) -> Polygon:
     ext = el.find(f"{_G}exterior")
     if ext is None:
@@ -165,6 +171,7 @@ def read_plan_gml(path: Path | str) -> GmlPlanFile:
     if not namespace.startswith(PLAN_NAMESPACES):
         raise GmlError(f"{path}:{members[0].sourceline}: namespace '{namespace}' is not a Plan 5.0 application "
                        "schema (rule: skjema)", hint="expected Reguleringsplanforslag/5.0 or Arealplan/5.0")
+    rule_findings = gml_rules.check(root, path)
     features = []
     for m in members:
         f = GmlFeature(etree.QName(m).localname, m.get(f"{_G}id") or "", m.sourceline)
@@ -178,7 +185,15 @@ def read_plan_gml(path: Path | str) -> GmlPlanFile:
                 continue
             child = prop[0] if len(prop) else None
             if child is not None and etree.QName(child).namespace == GML:
-                f.geometry = geometry(child, path)
+                try:
+                    f.geometry = geometry(child, path)
+                except Exception as exc:  # noqa: BLE001 - a defect in one geometry is a finding, not an abort
+                    f.problems.append(f"gml:{etree.QName(child).localname} cannot be read: {exc}")
+                    if not any(r.gml_id == f.gml_id for r in rule_findings):
+                        surface = etree.QName(child).localname in ("Polygon", "Surface", "MultiSurface")
+                        rule_findings.append(gml_rules.RuleFinding(
+                            "gml.flate.1" if surface else "gml.kurve.1", f"{f.objtype} '{f.gml_id}': "
+                            f"{f.problems[-1]}", child.sourceline, f.gml_id))
                 inherited = next((a.get("srsName") for a in child.iterancestors() if a.get("srsName")), None)
                 names = {el.get("srsName") for el in child.iter() if isinstance(el.tag, str) and el.get("srsName")}
                 for srs in names or {inherited}:
@@ -194,7 +209,7 @@ def read_plan_gml(path: Path | str) -> GmlPlanFile:
         for f in features:
             if f.geometry is not None and code:
                 f.epsg.add(code)
-    return GmlPlanFile(path, namespace, features)
+    return GmlPlanFile(path, namespace, features, rule_findings)
 
 
 def _leaves(el: etree._Element, name: str, out: dict[str, str]) -> None:

@@ -23,7 +23,7 @@ from grunndata.geometry import reproject
 from .plan_codes import allowed_crs, arealformal, kodar, status_group
 from .plan_gml import GmlPlanFile, read_plan_gml
 from .report import Report
-from .sosi import SosiFile, read_sosi
+from .sosi import NO_KOORDSYS_RULE, SosiFile, read_sosi
 
 AREA_TOLERANCE_M2 = 1.0  # smaller overlaps/outside parts are not reported ...
 SLIVER_WIDTH_M = 0.05  # ... nor thin slivers: rounding to cm along a 300 m edge gives ~1 m² of nothing
@@ -71,6 +71,7 @@ class PlanObject:
     line: int | None
     local_id: str
     problems: list[str] = field(default_factory=list)
+    gml_id: str | None = None  # GML: the feature's gml:id, named in geometry findings
 
     @property
     def table(self) -> str | None:
@@ -97,6 +98,7 @@ class PlanInput:
     plan: dict[str, str]
     objects: list[PlanObject]
     line: int | None = None
+    read_errors: int = 0  # errors found while reading (DiBK's GML rules): the plan is not published
 
     @property
     def plan_id(self) -> str:
@@ -107,7 +109,11 @@ class PlanInput:
 def read_plans(path: Path, report: Report) -> list[PlanInput]:
     suffix = path.suffix.lower()
     if suffix == ".sos":
-        return from_sosi(read_sosi(path))
+        sosi = read_sosi(path)
+        for note in sosi.notes:  # e.g. no KOORDSYS: objects counted, geometry not placed
+            if note.startswith(NO_KOORDSYS_RULE):
+                report.warning(NO_KOORDSYS_RULE, note.split(": ", 1)[1], path)
+        return from_sosi(sosi)
     if suffix in (".gml", ".xml"):
         return [from_gml(read_plan_gml(path), report)]
     report.error("filtype", f"'{path.suffix}' is not a plan format (SOSI .sos or Plan 5.0 .gml)", path)
@@ -146,29 +152,23 @@ def from_sosi(sosi: SosiFile) -> list[PlanInput]:
 
 
 def from_gml(gml: GmlPlanFile, report: Report) -> PlanInput:
-    ids = {f.gml_id for f in gml.features}
     plan_attrs: dict[str, str] = {}
     line = None
     objects: list[PlanObject] = []
+    for r in gml.findings:  # DiBK's GML rules (pipelines/gml_rules.py), with their ids and severities
+        (report.error if r.severity == "error" else report.warning)(r.rule, r.message, gml.path, r.line, r.gml_id)
+    read_errors = sum(r.severity == "error" for r in gml.findings)
     for f in gml.features:
-        for prop, targets in f.links.items():
-            for target in targets:
-                if "#" in target or "/" in target:
-                    report.warning("xlink-ekstern", f"{f.objtype} {f.gml_id}: {prop} refers to '{target}' in "
-                                   "another file; not followed", gml.path, f.line)
-                elif target not in ids:
-                    # A warning: DiBK's own passing test files carry such links (their rules check other things).
-                    report.warning("xlink-manglar", f"{f.objtype} {f.gml_id}: {prop} refers to #{target}, which is "
-                                   "not in the file", gml.path, f.line)
         attrs = _map(f.attrs, _GML_KEYS)
         if f.objtype == "Arealplan":
             plan_attrs = {k: v for k, v in attrs.items() if k in PLAN_KEYS}
             line = f.line
             continue
-        objects.append(PlanObject(f.objtype, attrs, f.geometry, f.line, attrs.get("lokalid") or f.gml_id))
+        objects.append(PlanObject(f.objtype, attrs, f.geometry, f.line, attrs.get("lokalid") or f.gml_id,
+                                  f.problems, f.gml_id))
     if line is None:
         report.error("manglar-arealplan", "the file has no app:Arealplan feature", gml.path)
-    return PlanInput(gml.path, "GML", gml.epsg, plan_attrs, objects, line)
+    return PlanInput(gml.path, "GML", gml.epsg, plan_attrs, objects, line, read_errors)
 
 
 # -- validating and normalising ----------------------------------------------------------------
@@ -200,8 +200,10 @@ def _polygonal(geom: BaseGeometry) -> MultiPolygon:
     return MultiPolygon(polys)
 
 
-def check_polygon(obj: PlanObject, plan: PlanInput, report: Report) -> MultiPolygon | None:
-    """Valid polygons pass; a hole outside its shell is rejected; other defects are repaired and noted."""
+def check_polygon(obj: PlanObject, plan: PlanInput, report: Report, repair: bool = False) -> MultiPolygon | None:
+    """Valid polygons pass. A hole outside its shell (gml.flate.4) and any other invalid surface (gml.flate.1) are
+    errors, as DiBK has them; with `repair` an invalid surface is made valid instead and the area before and after
+    is reported (a repair can change a surface a lot: a bow-tie loses half of it, a spike can grow it)."""
     where = f"{plan.plan_id} {obj.objtype} {obj.local_id}"
     geom = obj.geometry
     if geom is None or geom.is_empty:
@@ -219,14 +221,20 @@ def check_polygon(obj: PlanObject, plan: PlanInput, report: Report) -> MultiPoly
         shell = Polygon(poly.exterior).buffer(0)
         for hole in poly.interiors:
             if not shell.buffer(0.001).contains(Polygon(hole)):
-                report.error("flate-hol-utanfor", f"{where}: a hole lies (partly) outside the outer boundary "
-                             "(SOSI/GML flate rule)", plan.file, obj.line, plan.plan_id)
+                # GML: gml_rules has reported it already, with the ring's own line
+                if plan.fmt != "GML" or not any(f.rule == "gml.flate.4" for f in report.errors):
+                    report.error("gml.flate.4", f"{where}: a hole lies (partly) outside the outer boundary",
+                                 plan.file, obj.line, plan.plan_id)
                 return None
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)
+        if not repair:
+            report.error("gml.flate.1", f"{where}: invalid surface: {reason} (area {geom.area:.1f} m²; "
+                         "repair only with --repair)", plan.file, obj.line, obj.gml_id or plan.plan_id)
+            return None
         fixed = _polygonal(shapely.make_valid(geom))
-        report.warning("geometri-reparert", f"{where}: {reason}; repaired (area {geom.area:.1f} -> "
-                       f"{fixed.area:.1f} m²)", plan.file, obj.line, plan.plan_id)
+        report.warning("geometri-reparert", f"{where}: {reason}; repaired on request (--repair): area "
+                       f"{geom.area:.1f} m² before, {fixed.area:.1f} m² after", plan.file, obj.line, plan.plan_id)
         return fixed
     return _polygonal(geom)
 
@@ -243,7 +251,7 @@ class PlanRows:
     rows: dict[str, list[dict]]
 
 
-def normalise(plan: PlanInput, report: Report, target_epsg: int) -> PlanRows | None:
+def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = False) -> PlanRows | None:
     """Rows for every table, in target_epsg; None when the plan has errors (they are in the report)."""
     before = len(report.errors)
     pid = plan.plan_id
@@ -296,7 +304,7 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int) -> PlanRows | N
                            "tables", plan.file, obj.line, pid)
             continue
         if table in ("planomrade", "arealformal", "hensynssone", "bestemmelsesomrade"):
-            geom = check_polygon(obj, plan, report)
+            geom = check_polygon(obj, plan, report, repair)
             if geom is None:
                 continue
             if table == "planomrade":
@@ -347,7 +355,7 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int) -> PlanRows | N
     else:
         _check_inside(areas_by_level, boundary, plan, report)
     _check_overlaps(areas_by_level, plan, report)
-    if len(report.errors) > before:
+    if len(report.errors) > before or plan.read_errors:
         return None
     planstatus = _int(p.get("planstatus"))
     plantype = _int(p.get("plantype"))

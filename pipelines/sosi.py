@@ -10,7 +10,8 @@ that lies: bytes that are valid UTF-8 win), KOORDSYS -> EPSG from `data/sosi_koo
 ENHET (file and per object, ENHET-H for heights), ..NØ/..NØH with inline `...KP`, .PUNKT/.SYMBOL/.TEKST,
 .KURVE/.BUEP (arc through three points, densified), .FLATE from ..REF with reversed curves (`:-n`) and
 holes in parentheses (a hole may name a FLATE), nested attributes (..IDENT ...LOKALID) and .DEF sections.
-Malformed input raises SosiError naming file and line.
+Malformed input raises SosiError naming file and line; so does a file that ends without .SLUTT
+(rule sosi-manglar-slutt: a truncated export must not be read as a complete, smaller one).
 """
 
 from __future__ import annotations
@@ -43,11 +44,19 @@ _TOKENS = re.compile(r'"([^"]*)"|\'([^\']*)\'|(\S+)')
 _REF = re.compile(r"\(|\)|:-?\d+")
 _GEOMETRY_KINDS = {"PUNKT", "SYMBOL", "TEKST", "KURVE", "LINJE", "BUEP", "FLATE"}
 _NON_OBJECTS = {"HODE", "DEF", "OBJDEF", "SLUTT", "SLUTT-DEF"}
+SLUTT_RULE = "sosi-manglar-slutt"
+NO_KOORDSYS_RULE = "sosi-manglar-koordsys"
+THEME_KEYS = ("OBJTYPE", "LTEMA", "PTEMA", "FTEMA", "TTEMA", "TEMA")  # SOSI 3.x: themes instead of ..OBJTYPE
 ARC_TOLERANCE_M = 0.005  # densified arcs stay within 5 mm of the true circle (plan data is given in cm)
 
 
 class SosiError(GrunndataError):
-    """Input that is not readable SOSI; the message names file and line."""
+    """Input that is not readable SOSI; the message names file and line (and the rule, when it has one)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, rule: str | None = None,
+                 line: int | None = None, detail: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.rule, self.line, self.detail = rule, line, detail
 
 
 @dataclass
@@ -65,6 +74,15 @@ class SosiObject:
     def objtype(self) -> str | None:
         value = self.attrs.get("OBJTYPE")
         return value if isinstance(value, str) else None
+
+    @property
+    def theme(self) -> str | None:
+        """..OBJTYPE, or in SOSI 3.x files the object's ..LTEMA / ..PTEMA / ..FTEMA / ..TTEMA (a theme code)."""
+        for key in THEME_KEYS:
+            value = self.attrs.get(key)
+            if isinstance(value, str):
+                return value if key == "OBJTYPE" else f"{key} {value}"
+        return None
 
     def flat(self) -> dict[str, str]:
         """Attributes as columns: nested groups joined with '.', lists with spaces."""
@@ -167,9 +185,43 @@ def _strip_comment(line: str) -> str:
 
 
 def _tokens(text: str) -> list[str]:
+    """Values of an element. SOSI Del 1: a value with spaces is quoted with " or '; inside, the quote character
+    doubled stands for itself ("Ola ""Pølsa"" Nordmann"); parts written together without a space are one value
+    ("abc"'"'"def" -> abc"def)."""
     if '"' not in text and "'" not in text:
-        return text.split()  # the common case, ten times faster than the regex
-    return [next(g for g in m.groups() if g is not None) for m in _TOKENS.finditer(text)]
+        return text.split()  # the common case, ten times faster than the scanner
+    out: list[str] = []
+    buf: list[str] = []
+    in_token = False
+    i, n = 0, len(text)
+    after_quote = False  # a quote opens a quoted part at a value's start or right after another quoted part
+    while i < n:
+        ch = text[i]
+        if ch in "\"'" and (not in_token or after_quote):
+            in_token = after_quote = True
+            i += 1
+            while i < n:
+                if text[i] == ch:
+                    if i + 1 < n and text[i + 1] == ch:  # doubled: a literal quote
+                        buf.append(ch)
+                        i += 2
+                        continue
+                    break
+                buf.append(text[i])
+                i += 1
+            i += 1  # past the closing quote (a missing one ends the value at the end of the line)
+        elif ch.isspace():
+            if in_token:
+                out.append("".join(buf))
+                buf, in_token, after_quote = [], False, False
+            i += 1
+        else:
+            buf.append(ch)  # an apostrophe inside a word (O'Neil) is a letter
+            in_token, after_quote = True, False
+            i += 1
+    if in_token:
+        out.append("".join(buf))
+    return out
 
 
 def _groups(lines: list[str], path: Path) -> list[list[_Entry]]:
@@ -198,7 +250,7 @@ def _groups(lines: list[str], path: Path) -> list[list[_Entry]]:
             if not groups or len(groups[-1]) < 2 and groups[-1][0].name not in _GEOMETRY_KINDS:
                 raise SosiError(f"{path}:{no}: data '{line[:30]}' outside any element")
             data, sep, point_info = line.partition("...")
-            groups[-1][-1].values.extend(data.split())  # coordinates (or a value's continuation)
+            groups[-1][-1].values.extend(_tokens(data))  # coordinates (or a value's continuation)
             if sep:
                 head, _, rest = point_info.partition(" ")
                 groups[-1].append(_Entry(3, head, _tokens(rest), no))
@@ -265,16 +317,25 @@ def _number(token: str, path: Path, line: int) -> float:
         raise SosiError(f"{path}:{line}: coordinate '{token}' is not a number") from None
 
 
-def read_sosi(path: Path | str) -> SosiFile:
+def read_sosi(path: Path | str, *, allow_missing_slutt: bool = False) -> SosiFile:
+    """Read a SOSI file. A file that ends without .SLUTT is an error (a truncated export would otherwise be
+    read as a complete, smaller one); `allow_missing_slutt` reads a known fragment anyway, with a note."""
     path = Path(path)
     if not path.exists():
         raise SosiError(f"{path}: file not found")
     text, encoding, notes = decode(path.read_bytes(), path)
-    groups = _groups(_LINES.split(text), path)
+    lines = _LINES.split(text)
+    groups = _groups(lines, path)
     if not groups or groups[0][0].name != "HODE":
         raise SosiError(f"{path}:1: the file does not start with .HODE", hint="is this a SOSI file?")
     if groups[-1][0].name != "SLUTT":
-        notes.append("the file has no .SLUTT (truncated?); read what is there")
+        last = next((no for no in range(len(lines), 0, -1) if lines[no - 1].strip()), 1)
+        detail = f"the file ends without .SLUTT (last line read: {last}): truncated export?"
+        if not allow_missing_slutt:
+            raise SosiError(f"{path}:{last}: {detail} (rule: {SLUTT_RULE})", rule=SLUTT_RULE, line=last,
+                            detail=detail, hint="export the file again: a complete SOSI file ends with .SLUTT; "
+                            "the published version is unchanged")
+        notes.append(f"{detail} Read what is there (allow_missing_slutt)")
     header = _tree(groups[0][1:])
     transpar = header.get("TRANSPAR", {})
     if not isinstance(transpar, dict):
@@ -298,6 +359,7 @@ def read_sosi(path: Path | str) -> SosiFile:
         obj = SosiObject(head.name, int(head.values[0].rstrip(":")), head.line)
         obj_unit, obj_unit_h = unit, unit_h
         attr_entries: list[_Entry] = []
+        ref_entries: list[_Entry] = []
         coord_block: _Entry | None = None
         for e in group[1:]:
             if e.level == 2 and e.name in ("NØ", "NØH"):
@@ -305,7 +367,7 @@ def read_sosi(path: Path | str) -> SosiFile:
                 had_height = any(len(c) == 3 for c in obj.coords)
                 obj.coords.extend(_coords(e, path, origo, obj_unit, obj_unit_h, had_height))
             elif e.level == 2 and e.name == "REF":
-                obj.refs.extend(_refs(e, path, obj.refs))
+                ref_entries.append(e)
                 coord_block = None
             elif e.level >= 3 and coord_block is not None and e.name in ("KP", "HØYDE", "KVALITET"):
                 continue  # point-level info inside a coordinate block
@@ -316,15 +378,22 @@ def read_sosi(path: Path | str) -> SosiFile:
             else:
                 coord_block = None
                 attr_entries.append(e)
+        if ref_entries:
+            obj.refs = _refs(ref_entries, path)
         obj.attrs = _tree(attr_entries)
         if len({len(c) for c in obj.coords}) > 1:  # 2-D and 3-D points in one object: keep 2-D
             obj.coords = [c[:2] for c in obj.coords]
             obj.problems.append(f".{obj.kind} {obj.id} mixes ..NØ and ..NØH; heights dropped")
         objects.append(obj)
-    if epsg is None and any(o.coords for o in objects):
-        raise SosiError(f"{path}: the header has no ...KOORDSYS but the file has coordinates",
-                        hint="add ...KOORDSYS under ..TRANSPAR (22 = EUREF89 UTM 32)")
     sosi = SosiFile(path, encoding, notes, header, definitions, koordsys, epsg, objects)
+    if epsg is None and any(o.coords for o in objects):
+        # counted, not placed: coordinates without a coordinate system could be anywhere
+        notes.append(f"{NO_KOORDSYS_RULE}: the header has no ...KOORDSYS: {len(objects)} objects read, no geometry "
+                     "placed (add ...KOORDSYS under ..TRANSPAR, 22 = EUREF89 UTM 32)")
+        for obj in objects:
+            if obj.coords or obj.refs:
+                obj.problems.append(f".{obj.kind} {obj.id}: no KOORDSYS in the header; geometry not placed")
+        return sosi
     _build_geometries(sosi)
     return sosi
 
@@ -364,26 +433,31 @@ def _is_number(token: str) -> bool:
         return False
 
 
-def _refs(e: _Entry, path: Path, sofar: list[list[int]]) -> list[list[int]]:
-    """..REF tokens -> [outer] + [hole, ...]; continues the last ring when a REF spans lines."""
-    rings: list[list[int]] = [] if sofar else [[]]
-    current = sofar[-1] if sofar else rings[0]
-    in_hole = False
-    for tok in _REF.findall(" ".join(e.values)):
-        if tok == "(":
-            if in_hole:
-                raise SosiError(f"{path}:{e.line}: nested '(' in ..REF")
-            current, in_hole = [], True
-            rings.append(current)
-        elif tok == ")":
-            if not in_hole:
-                raise SosiError(f"{path}:{e.line}: ')' without '(' in ..REF")
-            in_hole = False
-        else:
-            current.append(int(tok[1:]))
-    leftover = " ".join(e.values)
-    if _REF.sub("", leftover).strip():
-        raise SosiError(f"{path}:{e.line}: ..REF holds '{leftover}'; expected ':n', ':-n' and '( )'")
+def _refs(entries: list[_Entry], path: Path) -> list[list[int]]:
+    """All ..REF of one object -> [outer] + [island, ...]. SOSI Del 1: references outside parentheses are the outer
+    boundary wherever they stand, each parenthesised group is one island; islands may come first, in the middle or
+    last, and references after `)` continue the outer boundary. A REF may span several lines and ..REF entries."""
+    outer: list[int] = []
+    rings: list[list[int]] = [outer]
+    current, in_hole = outer, False
+    for e in entries:
+        text = " ".join(e.values)
+        if _REF.sub("", text).strip():
+            raise SosiError(f"{path}:{e.line}: ..REF holds '{text}'; expected ':n', ':-n' and '( )'")
+        for tok in _REF.findall(text):
+            if tok == "(":
+                if in_hole:
+                    raise SosiError(f"{path}:{e.line}: nested '(' in ..REF")
+                current, in_hole = [], True
+                rings.append(current)
+            elif tok == ")":
+                if not in_hole:
+                    raise SosiError(f"{path}:{e.line}: ')' without '(' in ..REF")
+                current, in_hole = outer, False
+            else:
+                current.append(int(tok[1:]))
+    if in_hole:
+        raise SosiError(f"{path}:{entries[-1].line}: ..REF opens '(' and never closes it")
     return rings
 
 

@@ -42,16 +42,42 @@ def read_csv_rows(path: Path, required: list[str]) -> tuple[list[tuple[int, dict
     if missing:
         raise GrunndataError(f"{path}:1: header lacks column(s) {missing}; found {header}",
                              hint=f"required columns: {', '.join(required)}")
+    records = []  # (first line, last line, fields): a quoted value may span lines
+    while True:
+        start = reader.line_num + 1
+        try:
+            raw = next(reader)
+        except StopIteration:
+            break
+        records.append((start, reader.line_num, raw))
+    filled = [r for r in records if any(cell.strip() for cell in r[2])]
+    if filled:
+        _check_not_cut(path, text, delim, filled[-1][0], filled[-1][2], len(header))
     rows = []
-    for raw in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in raw):
-            continue
+    for _, line, raw in filled:
         if len(raw) != len(header):
-            raise GrunndataError(f"{path}:{line}: {len(raw)} fields, header has {len(header)}",
+            raise GrunndataError(f"{path}:{line}: {len(raw)} fields, header has {len(header)} (rule: felttal)",
                                  hint=f"is the delimiter '{delim}' used inside a value?")
         rows.append((line, {h: c.strip() for h, c in zip(header, raw, strict=True)}))
     return rows, enc
+
+
+def _check_not_cut(path: Path, text: str, delim: str, start: int, raw: list[str], width: int) -> None:
+    """The last record of a truncated export: fewer fields than the header, or the file ends inside a quoted
+    value (the csv module then silently closes the value). A complete last row without a final newline passes."""
+    if len(raw) < width:
+        raise GrunndataError(f"{path}:{start}: the last row has {len(raw)} of {width} fields: the file ends "
+                             "mid-row, truncated export? (rule: avkutta-linje)",
+                             hint="export the file again; the published version is unchanged")
+    tail = "".join(io.StringIO(text).readlines()[start - 1:])
+    try:
+        for _ in csv.reader(io.StringIO(tail), delimiter=delim, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise GrunndataError(f"{path}:{start}: the file ends inside a quoted value opened in the last row: "
+                                 "truncated export? (rule: avkutta-linje)",
+                                 hint="export the file again; the published version is unchanged") from None
 
 
 def parse_number(text: str) -> float:

@@ -17,11 +17,14 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from grunndata.errors import GrunndataError
 from grunndata.registry import Dataset
 
+from .detect import detect
 from .frames import table_frame
 from .report import Report, Result
-from .sosi import read_sosi
+from .sosi import NO_KOORDSYS_RULE, read_sosi
+from .va_gml import records_from_gml
 
 _DATA = Path(__file__).parent / "data"
 MALEMETODE = {"11": "terrengmålt (totalstasjon)", "92": "GNSS kodemåling", "96": "GNSS RTK", "97": "GNSS float",
@@ -46,6 +49,9 @@ def _int(value: object) -> int | None:
 
 def _records_from_sosi(path: Path, report: Report) -> tuple[list[dict], list[dict]]:
     sosi = read_sosi(path)
+    for note in sosi.notes:  # e.g. no KOORDSYS: objects counted, geometry not placed
+        if note.startswith(NO_KOORDSYS_RULE):
+            report.warning(NO_KOORDSYS_RULE, note.split(": ", 1)[1], path)
     lines, points = [], []
     for o in sosi.objects:
         flat = o.flat()
@@ -98,8 +104,13 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
     sources = sources or {}
     report = Report(dataset.id)
     path = sources.get("eksport", dataset.source_path("eksport"))
-    read = _records_from_gpkg if path.suffix.lower() == ".gpkg" else _records_from_sosi
-    lines, points = read(path, report)
+    fmt = detect(path).format if path.is_file() else "unreadable"  # by content, not by the file's name
+    readers = {"gpkg": _records_from_gpkg, "sosi": _records_from_sosi, "gml": records_from_gml}
+    if fmt not in readers:
+        what = "unsupported format" if fmt == "unsupported" else "unreadable file"
+        raise GrunndataError(f"{path}: {what}: a VA export is SOSI, GML or GeoPackage (rule: filformat)",
+                             hint=f"found: {detect(path).detail if path.is_file() else 'no such file'}")
+    lines, points = readers[fmt](path, report)
     point_sids = {str(p.get("SID")) for p in points}
     sid_count = Counter(str(r.get("SID")) for r in [*lines, *points])
     for rec in [*lines, *points]:

@@ -2,7 +2,9 @@
 
 For registers delivered as ordinary GIS files (matrikkel extracts, address points): one source file per
 table, named like the table in dataset.yml. Columns are checked against the schema and coerced to the
-declared types; a value that does not fit is an error naming file, feature and column.
+declared types; a value that does not fit is an error naming file, feature and column. A file GDAL cannot read
+(a GeoJSON cut mid-way) is an error naming the file; GML is first parsed whole with lxml, because GDAL's GML
+driver reads a truncated document without an .xsd as an empty layer instead of failing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+import pyogrio.errors
+from lxml import etree
 
+from grunndata.errors import GrunndataError
 from grunndata.registry import Dataset
 
 from .report import Report, Result
@@ -44,6 +49,23 @@ def _coerce(frame: gpd.GeoDataFrame, col: str, kind: str, path: Path, id_field: 
     return values
 
 
+def _read(path: Path) -> gpd.GeoDataFrame:
+    if path.suffix.lower() in (".gml", ".xml"):
+        try:  # streaming, never recover=True: a document that does not close is an error, not a partial read
+            for _ in etree.iterparse(str(path), events=("end",), resolve_entities=False, no_network=True,
+                                     huge_tree=True):
+                pass
+        except etree.XMLSyntaxError as exc:
+            raise GrunndataError(f"{path}:{exc.lineno}: not well-formed XML ({exc.msg}): truncated export? "
+                                 "(rule: xml)", hint="export the file again; the published version is unchanged"
+                                 ) from None
+    try:
+        return pyogrio.read_dataframe(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise GrunndataError(f"{path}: GDAL cannot read the file ({str(exc).strip().splitlines()[0]}) "
+                             "(rule: ulesbar-fil)", hint="truncated export? export the file again") from None
+
+
 def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
     sources = sources or {}
     report = Report(dataset.id)
@@ -53,7 +75,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
         if not path.exists():
             report.error("manglar-fil", f"no source file for table '{table.name}'", path)
             continue
-        frame = pyogrio.read_dataframe(path)
+        frame = _read(path)
         if frame.crs is None:
             report.warning("manglar-crs", f"no CRS in the file; assumed {dataset.crs}", path)
             frame = frame.set_crs(dataset.crs)

@@ -38,7 +38,7 @@ def dataset_bbox_4326(dataset: Dataset, store: Store) -> list[float]:
 class Distribution:
     """One way to get a dataset's data: the single list DCAT, ISO 19139, CKAN, Records and /datasett share."""
     table: Table
-    kind: str  # ogcapi | wms | geojson | csv
+    kind: str  # ogcapi | wms | geojson | csv (a non-spatial table has only csv, from /data/<dataset>/<table>.csv)
     url: str
     media_type: str
     eu_format: str  # EU file-type authority code
@@ -58,6 +58,10 @@ def distributions(dataset: Dataset, base_url: str) -> list[Distribution]:
     out = []
     for t in dataset.schema_:
         coll = f"{dataset.id}-{t.name}"
+        if t.geometry is None:  # a non-spatial table: its CSV download (served by the dataset's vertical)
+            out.append(Distribution(t, "csv", f"{base_url}/data/{dataset.id}/{t.name}.csv", "text/csv", "CSV",
+                                    "WWW:DOWNLOAD-1.0-http--download", coll))
+            continue
         items = f"{base_url}/ogc/collections/{coll}/items"
         out += [
             Distribution(t, "ogcapi", f"{base_url}/ogc/collections/{coll}", "application/geo+json", "GEOJSON",

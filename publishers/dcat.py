@@ -174,6 +174,8 @@ def build_graph(registry: Registry, store: Store, kommune: Kommune, base_url: st
             g.add((d, DCAT.mediaType, URIRef(f"https://www.iana.org/assignments/media-types/{dist.media_type}")))
             g.add((d, DCTERMS.license, licence))
             g.add((d, DCTERMS.accessRights, public))
+            if dist.table.geometry is None:  # a plain download, served by no OGC service
+                continue
             service = services["wms" if dist.kind == "wms" else "ogcapi"][0]
             g.add((d, DCAT.accessService, service))
             g.add((service, DCAT.servesDataset, uri))

@@ -140,7 +140,11 @@ def build_mapfile(registry: Registry, kommune: Kommune, audience: Literal["publi
             "wms_title": f"{kommune.namn}: {'opne kartdata' if audience == 'public' else 'avgrensa kartdata'}",
             "wms_abstract": f"WMS 1.3.0 frå {kommune.namn}. Data: NLOD 2.0.",
             "wms_onlineresource": "http://127.0.0.1:8000/wms?", "wms_srs": WMS_SRS,
-            "wms_enable_request": "*", "wms_feature_info_mime_type": "text/html",
+            # Only the four WMS operations, and no SLD: MapServer fetches SLD=<url> itself (an SSRF) and puts
+            # SLD/FILTER property names into SQL unescaped. map_viewer/wms_guard.py refuses them first; this is the
+            # second lock.
+            "wms_enable_request": "GetCapabilities GetMap GetFeatureInfo GetLegendGraphic",
+            "ows_sld_enabled": "false", "wms_feature_info_mime_type": "text/html",
             "wms_getfeatureinfo_formatlist": "text/html,application/vnd.ogc.gml,text/plain,application/json",
             "wms_contactorganization": kommune.namn, "wms_fees": "ingen",
             "wms_accessconstraints": "ingen" if audience == "public" else "berre for namngjevne brukarar med lisens",

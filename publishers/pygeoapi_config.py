@@ -28,7 +28,7 @@ def _i18n(value) -> dict[str, str]:
 
 def resources(dataset: Dataset, bbox: list[float]) -> dict[str, dict]:
     out = {}
-    for table in dataset.schema_:
+    for table in dataset.spatial_tables:  # a non-spatial table is no OGC API Features collection
         provider = {"type": "feature", "name": "map_viewer.ogc_provider.StoreProvider",
                     "data": f"{dataset.id}/{table.name}", "id_field": table.id_field,
                     "storage_crs": _epsg_uri(dataset.crs), "crs": CRS_URIS}
@@ -108,3 +108,59 @@ def build_config(registry: Registry, kommune: Kommune, bbox: list[float],
 
 def render(config: dict) -> str:
     return HEADER + yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=120)
+
+
+def table_extent(dataset: Dataset, table_name: str, store) -> dict | None:
+    """A collection's extents from its data: the bbox of its rows in CRS84 and, with a time field, the first and
+    last value. None when the table is not published (the config's kommune bbox then stays)."""
+    from pygeofilter import ast
+    from pyproj import Transformer
+
+    from grunndata.store import Query
+
+    if table_name not in store.tables(dataset.id):
+        return None
+    table = dataset.table(table_name)
+    box = store.extent(dataset.id, table_name)
+    if box is None:
+        return None
+    t = Transformer.from_crs(dataset.crs, "EPSG:4326", always_xy=True)
+    out: dict = {"spatial": {"bbox": [round(v, 6) for v in t.transform_bounds(*box)], "crs": CRS_URIS[0]}}
+    if table.time_field:
+        ends = []
+        for ascending in (True, False):
+            page = store.query(dataset.id, table_name, table.id_field, Query(
+                sortby=[(table.time_field, ascending)], limit=1, skip_geometry=True, select=[table.time_field],
+                filter=ast.IsNull(ast.Attribute(table.time_field), not_=True)))
+            ends.append(page.features[0]["properties"][table.time_field] if page.features else None)
+        if ends[0]:
+            out["temporal"] = {"begin": _instant(ends[0]), "end": _instant(ends[1])}
+    return out
+
+
+def _instant(value: str):
+    """A datetime (pygeoapi reads temporal extents as YAML timestamps, i.e. datetimes, in UTC when naive)."""
+    from datetime import UTC, datetime
+
+    text = str(value)
+    parsed = datetime.fromisoformat(text[:10] if len(text) == 10 else text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def with_data_extents(config: dict, registry: Registry, store_for) -> dict:
+    """The config with each feature collection's extents from the store (`store_for(dataset_id)` -> its serving
+    store). A collection whose table cannot be read keeps the generated (kommune) extent."""
+    from grunndata.errors import GrunndataError
+
+    for resource in config.get("resources", {}).values():
+        feature = next((p for p in resource.get("providers", []) if p.get("type") == "feature"), None)
+        if feature is None:
+            continue
+        dataset_id, table_name = feature["data"].split("/", 1)
+        try:
+            found = table_extent(registry.get(dataset_id), table_name, store_for(dataset_id))
+        except GrunndataError:
+            found = None
+        if found:
+            resource["extents"] = found
+    return config

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from grunndata.pgcluster import create_database, free_port, throwaway_cluster
+from grunndata.pgcluster import create_database, free_port, role_env, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +39,9 @@ SHARED = _shared()
 @pytest.fixture(scope="session", autouse=True)
 def sample_sources() -> None:
     """The generated Stord sources (not committed: several MB); `make test` has made them already."""
-    if not (ROOT / "datasets" / "reguleringsplanar" / "kjelder" / "planar").is_dir():
-        done = subprocess.run([sys.executable, "-m", "grunndata.cli", "samples"], cwd=ROOT, capture_output=True,
+    if not (ROOT / "datasets" / "reguleringsplanar" / "kjelder" / "planar").is_dir() or \
+            not (ROOT / "datasets" / "byggesaksarkiv" / "kjelder" / "uttrekk" / "arkivstruktur.xml").is_file():
+        done = subprocess.run([sys.executable, "-m", "orchestration.cli", "samples"], cwd=ROOT, capture_output=True,
                               text=True)
         assert done.returncode == 0, done.stderr
 
@@ -59,7 +60,12 @@ class Env:
     database_url: str
 
     def vars(self) -> dict[str, str]:
-        return {"GRUNNDATA_DATA_DIR": str(self.data_dir), "GRUNNDATA_DATABASE_URL": self.database_url}
+        """On PostGIS all four URLs (writer, public, restricted, access: least privilege, grunndata/db_roles.py):
+        the CLI builds as the writer, servers and the `users` commands use the role of their path."""
+        urls = role_env(self.database_url) if self.database_url else dict.fromkeys(
+            ("GRUNNDATA_DATABASE_URL", "GRUNNDATA_DATABASE_URL_PUBLIC", "GRUNNDATA_DATABASE_URL_RESTRICTED",
+             "GRUNNDATA_DATABASE_URL_ACCESS"), "")
+        return {"GRUNNDATA_DATA_DIR": str(self.data_dir), **urls}
 
     def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for k, v in self.vars().items():
@@ -76,7 +82,7 @@ def empty_env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
 
 
 def build_in(env: Env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grunndata.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, **env.vars()})
 
 
@@ -97,14 +103,15 @@ class Server:
     env: Env
 
 
-def start_server(env: Env, extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(env: Env, extra: dict[str, str] | None = None,
+                 log_level: str = "warning") -> tuple[subprocess.Popen, str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # a file, not a pipe: nobody reads the server's output during the tests, and a full pipe would block it
     log = open(env.data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env.vars(), "GRUNNDATA_PUBLIC_URL": base,
+         "--log-level", log_level], cwd=ROOT, env={**os.environ, **env.vars(), "GRUNNDATA_PUBLIC_URL": base,
                                                   "GRUNNDATA_PORT": str(port), **(extra or {})},
         stdout=log, stderr=subprocess.STDOUT)
     proc.log_path = log.name  # type: ignore[attr-defined]

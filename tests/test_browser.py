@@ -1,9 +1,12 @@
-"""A person with a browser: headless Debian Chromium via Playwright (never `playwright install`)."""
+"""A person with a browser: headless Debian Chromium via Playwright (never `playwright install`).
+
+Predicates for wait_for_function are arrow functions, not expression strings: Playwright evaluates strings with
+eval(), which the site's Content-Security-Policy (no 'unsafe-eval') refuses, as it should."""
 
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from .conftest import Server
 
@@ -27,7 +30,7 @@ def test_map_page_shows_layer_and_click_gives_info(server: Server, browser) -> N
     page.on("response", lambda r: wms_tiles.append(r) if "REQUEST=GetMap" in r.url and r.ok else None)
     # Offline (tests have no internet): point the base map at nothing reachable, the page must still work.
     page.goto(f"{server.url}/kart")
-    page.wait_for_function("window.mapReady === true", timeout=30000)
+    page.wait_for_function("() => window.mapReady === true", timeout=30000)
     page.wait_for_timeout(1500)
     assert wms_tiles, "no WMS tile was loaded by MapLibre"
     # Centre the map on PP-001 and click the centre.
@@ -35,7 +38,7 @@ def test_map_page_shows_layer_and_click_gives_info(server: Server, browser) -> N
     page.wait_for_timeout(500)
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_function("window.lastInfo && window.lastInfo.includes('PP-001')", timeout=10000)
+    page.wait_for_function("() => window.lastInfo && window.lastInfo.includes('PP-001')", timeout=10000)
     assert "Leirvik" in page.locator("#info").inner_text()
 
 
@@ -72,12 +75,14 @@ def test_citizen_finds_plan_by_address_and_sees_its_map(server: Server, browser)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{server.url}/planar")
     page.locator("#q").press_sequentially(address, delay=40)  # search as you type, no submit
+    # the answer to the whole address, not to a prefix typed on the way (which may list the same plan)
+    expect(page.locator("#context")).to_contain_text(address, timeout=15000)
     link = page.locator("#results a", has_text=plan["plannavn"]).first
     link.wait_for(timeout=15000)
     assert address in page.locator("#context").inner_text()
     link.click()
     page.wait_for_url(f"**/planar/{plan['plan_id']}**")
-    page.wait_for_function("window.planMap && window.planMap.features > 0", timeout=30000)
+    page.wait_for_function("() => window.planMap && window.planMap.features > 0", timeout=30000)
     page.wait_for_timeout(800)
     drawn = page.evaluate("() => window.planMap.map.queryRenderedFeatures({layers: ['formal']}).length")
     assert drawn > 0
@@ -94,7 +99,7 @@ def test_contractor_logs_in_sees_network_clicks_pipe_and_draws_dig_area(server: 
 
     from .conftest import ROOT
 
-    made = subprocess.run([sys.executable, "-m", "grunndata.cli", "users", "demo"], cwd=ROOT, capture_output=True,
+    made = subprocess.run([sys.executable, "-m", "orchestration.cli", "users", "demo"], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, **server.env.vars()})
     user, password = re.search(r"Demo-brukar: (\S+) / (\S+)", made.stdout).groups()
     # anonymous: a login form, no network, no tiles
@@ -111,7 +116,7 @@ def test_contractor_logs_in_sees_network_clicks_pipe_and_draws_dig_area(server: 
     page.fill("#brukarnamn", user)
     page.fill("#passord", password)
     page.click("form.login button")
-    page.wait_for_function("window.mapReady === true", timeout=30000)
+    page.wait_for_function("() => window.mapReady === true", timeout=30000)
     page.evaluate("() => window.vaMap.jumpTo({center: [5.4905, 59.7772], zoom: 17})")
     page.wait_for_timeout(2500)
     assert tiles and all(s == 200 for s in tiles)
@@ -124,7 +129,7 @@ def test_contractor_logs_in_sees_network_clicks_pipe_and_draws_dig_area(server: 
     page.wait_for_timeout(800)
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_function("window.lastInfo && window.lastInfo.includes('VL')", timeout=15000)
+    page.wait_for_function("() => window.lastInfo && window.lastInfo.includes('VL')", timeout=15000)
     assert "noyaktigheit_cm" in page.locator("#info").inner_text()
     # draw a dig area around the centre, then list what is inside
     page.click("#draw")
@@ -132,7 +137,7 @@ def test_contractor_logs_in_sees_network_clicks_pipe_and_draws_dig_area(server: 
     for dx, dy in ((-120, -120), (120, -120), (120, 120), (-120, 120)):
         page.mouse.click(cx + dx, cy + dy)
     page.click("#done")
-    page.wait_for_function("window.digResult !== undefined", timeout=15000)
+    page.wait_for_function("() => window.digResult !== undefined", timeout=15000)
     result = page.evaluate("() => window.digResult")
     assert result["ledningar"] >= 1
     assert page.locator("#csv").count() == 1 and page.locator("#pdf").count() == 1

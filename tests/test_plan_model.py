@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,14 +52,18 @@ def test_saltdal_regplan_imports_with_its_49_areas() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(GML.glob("*-pass.gml")), ids=lambda p: p.name)
-def test_dibk_pass_files_are_accepted(path: Path) -> None:
+def test_dibk_pass_files_are_read(path: Path) -> None:
+    # DiBK's fixture for one rule may break another of its rules (the avgr.1 fixture repeats a lokalId, several
+    # refer to a 3-D twin not shipped): only DiBK rule ids may be errors, and the file's own rule passes
+    # (tests/test_gml_rules.py::test_dibk_fixtures)
     outs, report = run(path, 25832)
-    assert outs and all(o is not None for o in outs), report.to_text()
-    assert not report.errors
+    assert outs, report.to_text()
+    assert all(f.rule.startswith("gml.") for f in report.errors), report.to_text()
 
 
 @pytest.mark.parametrize(("name", "rule"), [("gml.epsg.1-fail.gml", "koordinatsystem"),
-                                            ("gml.flate.4-fail.gml", "flate-hol-utanfor")])
+                                            ("gml.epsg.1-fail.gml", "gml.epsg.1"),
+                                            ("gml.flate.4-fail.gml", "gml.flate.4")])
 def test_dibk_fail_files_are_rejected_with_the_rule(name: str, rule: str) -> None:
     outs, report = run(GML / name, 25832)
     assert outs == [None]
@@ -66,11 +71,15 @@ def test_dibk_fail_files_are_rejected_with_the_rule(name: str, rule: str) -> Non
     assert all(f.file.endswith(name) and f.line for f in report.errors)
 
 
-def test_gml_plan_with_xlinks() -> None:
-    (out,), report = run(GML / "gml.xlink.1-2D-pass.gml", 25832)
+def test_gml_plan_with_xlinks(tmp_path: Path) -> None:
+    shutil.copy(GML / "gml.xlink.1-2D-pass.gml", tmp_path / "gml.xlink.1-2D-pass.gml")
+    shutil.copy(GML / "gml.epsg.2-pass.gml", tmp_path / "gml.xlink.1-3D-pass.gml")  # the 3-D twin it refers to
+    (out,), report = run(tmp_path / "gml.xlink.1-2D-pass.gml", 25832)
+    assert out is not None, report.to_text()
     assert out.plan["plannavn"] == "Områderegulering HIS" and out.plan["plan_id"] == "4203_09062018-2"
     assert len(out.rows["planomrade"]) == 1 and len(out.rows["bestemmelsesomrade"]) == 1
-    assert "xlink-ekstern" in {f.rule for f in report.warnings}
+    (alone,), report = run(GML / "gml.xlink.1-2D-pass.gml", 25832)  # without its twin the reference is broken
+    assert alone is None and "gml.xlink.1" in {f.rule for f in report.errors}
 
 
 SOSI_HEAD = """.HODE
@@ -127,12 +136,15 @@ def test_rules_catch_planted_defects(tmp_path: Path, case: str, rule: str) -> No
     assert found and found[0].file == str(path) and found[0].line and found[0].feature == "4614_9999001"
 
 
-def test_self_intersecting_area_is_repaired_and_noted(tmp_path: Path) -> None:
+def test_self_intersecting_area_is_an_error_and_repaired_only_on_request(tmp_path: Path) -> None:
     plan = square(300000, 6630000, 300100, 6630100)
     bowtie = [(300000, 6630000), (300100, 6630100), (300100, 6630000), (300000, 6630100), (300000, 6630000)]
     path = tmp_path / "p.sos"
     path.write_text(sosi_plan([(1110, bowtie)], plan), encoding="utf-8")
     (out,), report = run(path, 25832)
+    assert out is None and [f.rule for f in report.errors] == ["gml.flate.1"]
+    report = Report("t")
+    (out,) = [normalise(p, report, 25832, repair=True) for p in read_plans(path, report)]
     assert out is not None and not report.errors
     assert [f.rule for f in report.warnings] == ["geometri-reparert"]
     assert out.rows["arealformal"][0]["geometry"].is_valid

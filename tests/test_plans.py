@@ -19,13 +19,13 @@ from owslib.wms import WebMapService
 from PIL import Image
 from shapely.geometry import shape
 
-from grunndata.build import build_dataset
 from grunndata.errors import ValidationFailed
 from grunndata.kommune import boundary
 from grunndata.registry import get_registry
 from grunndata.samples import load_generator
 from grunndata.settings import Settings
 from grunndata.store import open_store
+from orchestration.build import build_dataset
 
 from .conftest import ROOT, Env, Server
 

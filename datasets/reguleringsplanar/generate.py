@@ -4,7 +4,7 @@ SYNTHETIC plans on the street grids of the synthetic matrikkel (datasets/eigedom
 land inside Stord's real boundary. Written as:
 - `planar/<planid>.sos` (older plans; SOSI 4.5 with TEGNSETT ISO8859-10/-1, one DOSN8, one UTF-8 with BOM
   and CRLF, a few whose header says ISO8859-1 while the bytes are UTF-8, reversed curves `:-n`) and
-  `planar/<planid>.gml` (newer plans; Plan 5.0 GML with xlinks, one dangling);
+  `planar/<planid>.gml` (newer plans; Plan 5.0 GML with xlinks, UUID lokalIds, DiBK-valid rings);
 - `planregister.csv` (saksnummer, which plan replaced or changed which), `dokument.csv` + `dokument/*.pdf`,
   `dispensasjonar.csv` (`;`, decimal comma, dd.mm.yyyy), and three scanned plankart: TIFF + world file,
   PNG + rotated world file, JPEG + ground control points (QGIS .points sidecar).
@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import random
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from shapely.geometry import LineString, Polygon
+from shapely.geometry.polygon import orient
 
 from grunndata.samples import load_generator
 
@@ -345,7 +347,7 @@ def sosi_text(plan: Plan, rng: random.Random, declared: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def gml_bytes(plan: Plan, dangling: bool) -> bytes:
+def gml_bytes(plan: Plan, dangling: bool = False) -> bytes:  # dangling: kept for callers, unused
     from lxml import etree
 
     app = "http://skjema.geonorge.no/SOSI/produktspesifikasjon/Reguleringsplanforslag/5.0"
@@ -363,7 +365,8 @@ def gml_bytes(plan: Plan, dangling: bool) -> bytes:
 
     def ident(feat, local):
         idf = sub(sub(feat, app, "identifikasjon"), app, "Identifikasjon")
-        sub(idf, app, "lokalId", local)
+        # DiBK gml.uuid.1: lokalId is a UUID (stable: derived from plan and object)
+        sub(idf, app, "lokalId", str(uuid.uuid5(uuid.NAMESPACE_URL, f"4614/{plan.planid}/{local}")))
         sub(idf, app, "navnerom", "http://data.geonorge.no/4614/Reguleringsplaner/so")
 
     def surface(parent, poly: Polygon):
@@ -373,6 +376,7 @@ def gml_bytes(plan: Plan, dangling: bool) -> bytes:
         ms.set(f"{{{gml}}}id", f"_g{plan.planid}_{n}")
         p = sub(sub(ms, gml, "surfaceMember"), gml, "Polygon")
         p.set(f"{{{gml}}}id", f"_p{plan.planid}_{n}")
+        poly = orient(poly, 1.0)  # DiBK gml.flate.3: exterior counter-clockwise, interiors clockwise
         for tag, ring in [("exterior", poly.exterior)] + [("interior", h) for h in poly.interiors]:
             sub(sub(sub(p, gml, tag), gml, "LinearRing"), gml, "posList",
                 " ".join(f"{x:.2f} {y:.2f}" for x, y in ring.coords))
@@ -414,8 +418,8 @@ def gml_bytes(plan: Plan, dangling: bool) -> bytes:
             sub(feat, app, gml_hensyn[a.objtype], a.code)
             sub(feat, app, "hensynSonenavn", a.name)
         sub(feat, app, "vertikalnivå", 2)
-        target = "_ro-missing" if dangling and i == 0 else f"_ro-{plan.planid}"
-        sub(feat, app, "planområde", **{f"{{{xlink}}}href": f"#{target}"})
+        # a link into the plan's (absent) 3-D companion file would fail DiBK's gml.xlink.1: none is written
+        sub(feat, app, "planområde", **{f"{{{xlink}}}href": f"#_ro-{plan.planid}"})
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 

@@ -31,6 +31,7 @@ class Query:
     time_range: tuple[str | None, str | None] | None = None  # ISO strings, open ends allowed
     sortby: list[tuple[str, bool]] = field(default_factory=list)  # (column, ascending)
     text: str | None = None  # free-text search over text columns
+    filter: Any = None  # a CQL2 filter as a pygeofilter AST (store/cql.py turns it into bound SQL)
     limit: int = 10
     offset: int = 0
     select: list[str] | None = None
@@ -91,6 +92,10 @@ class Store(ABC):
 
     @abstractmethod
     def get(self, dataset_id: str, table: str, id_field: str, fid: str) -> dict | None: ...
+
+    @abstractmethod
+    def count(self, dataset_id: str, table: str) -> int | None:
+        """Rows in a published table; None when the dataset or the table is not published."""
 
     @abstractmethod
     def extent(self, dataset_id: str, table: str) -> tuple[float, float, float, float] | None: ...

@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyogrio
 import shapely
 
-from ..errors import GrunndataError
+from ..errors import GrunndataError, InvalidQuery
 from ..registry import Dataset
 from ..textsearch import fts_query, inner_trigrams
 from .base import META, Build, Page, Query, Store, feature
+from .cql import spatial_sqlite, to_sql
 
+# A staging file is <dataset>.<pid>.gpkg (plus SQLite's side files). One left by a killed build is removed by the
+# next publish once its pid is gone; a day without a write also marks it stale (the pid may have been reused).
+_STAGED = re.compile(r"^.+\.(\d+)\.gpkg(?:-journal|-wal|-shm)?$")
+STALE_STAGING_S = 24 * 3600
 RAREST_TRIGRAMS = 12  # of a query's trigrams, how many (the rarest) pick the search candidates
 # GeoPackage geometry header: envelope byte length by the envelope indicator (flags bits 1-3).
 _ENVELOPE = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
@@ -63,19 +72,43 @@ class GpkgStore(Store):
                                  hint=f"run: grunndata build {dataset_id}")
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         conn.create_function("bbox_intersects", 5, _bbox_intersects, deterministic=True)
+        conn.create_function("cql_spatial", 3, spatial_sqlite, deterministic=True)
         try:
             yield conn
         finally:
             conn.close()
 
     # -- publish -----------------------------------------------------------------------------
+    def remove_orphans(self) -> list[Path]:
+        """Delete staging files of builds that died (kill -9, power loss): their pid is not alive. A concurrently
+        running build's file is left alone."""
+        removed = []
+        for path in self.staging_dir.glob("*.gpkg*") if self.staging_dir.is_dir() else []:
+            m = _STAGED.match(path.name)
+            if m is None or int(m.group(1)) == os.getpid():
+                continue
+            try:
+                idle = time.time() - path.stat().st_mtime
+            except FileNotFoundError:  # its build finished meanwhile
+                continue
+            if _alive(int(m.group(1))) and idle < STALE_STAGING_S:
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
     def publish(self, dataset: Dataset, tables: dict[str, gpd.GeoDataFrame]) -> None:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.remove_orphans()
         staged = self.staging_dir / f"{dataset.id}.{os.getpid()}.gpkg"
         staged.unlink(missing_ok=True)
         try:
             for name, gdf in tables.items():
                 # GeoPackage 1.2: Debian's GDAL 3.6 (MapServer) warns on the 1.4 that pyogrio writes.
+                if dataset.table(name).geometry is None:  # a non-spatial table: a GeoPackage attributes table
+                    pyogrio.write_dataframe(pd.DataFrame(gdf), staged, layer=name, driver="GPKG",
+                                            dataset_options={"VERSION": "1.2"})
+                    continue
                 gdf.to_file(staged, layer=name, driver="GPKG", engine="pyogrio",
                             dataset_options={"VERSION": "1.2"}, layer_options={"SPATIAL_INDEX": "YES"})
             with sqlite3.connect(staged) as conn:
@@ -103,9 +136,13 @@ class GpkgStore(Store):
         with self._connect(dataset_id) as conn:
             return [r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents ORDER BY table_name")]
 
-    def _geom_col(self, conn: sqlite3.Connection, table: str) -> str:
+    def _geom_col(self, conn: sqlite3.Connection, table: str) -> str | None:
+        """The geometry column, or None for a non-spatial (attributes) table."""
         row = conn.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?", (table,)).fetchone()
         if row is None:
+            if conn.execute("SELECT 1 FROM gpkg_contents WHERE table_name=? AND data_type='attributes'",
+                            (table,)).fetchone():
+                return None
             raise GrunndataError(f"table '{table}' is not in the GeoPackage")
         return row[0]
 
@@ -128,6 +165,8 @@ class GpkgStore(Store):
         if q.ids is not None:
             clauses.append(f'"{id_field}" IN ({", ".join("?" * len(q.ids)) or "NULL"})')
             args += list(q.ids)
+        if q.bbox and geom is None:
+            raise InvalidQuery(f"table '{table}' has no geometry: bbox does not apply")
         if q.bbox:
             minx, miny, maxx, maxy = q.bbox
             clauses.append(f'fid IN (SELECT id FROM "rtree_{table}_{geom}" '
@@ -153,6 +192,10 @@ class GpkgStore(Store):
             texts = [c for c, t in cols.items() if t == "string"]
             clauses.append("(" + " OR ".join(f'lower("{c}") LIKE ?' for c in texts) + ")")
             args += [f"%{q.text.lower()}%"] * len(texts)
+        if q.filter is not None:
+            condition, bound = to_sql(q.filter, "sqlite", cols, geom)
+            clauses.append(condition)
+            args += bound
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
     def query(self, dataset_id: str, table: str, id_field: str, q: Query) -> Page:
@@ -166,7 +209,7 @@ class GpkgStore(Store):
             order = ", ".join(f'"{c}" {"ASC" if asc else "DESC"}' for c, asc in q.sortby) or f'"{id_field}"'
             select = [c for c in cols if not q.select or c in q.select or c == id_field]
             names = ", ".join(f'"{c}"' for c in select)
-            sql = (f'SELECT {names}, "{geom}" FROM "{table}"'
+            sql = (f'SELECT {names}, {_geom_sql(geom)} FROM "{table}"'
                    f"{where} ORDER BY {order} LIMIT ? OFFSET ?")
             rows = conn.execute(sql, [*args, q.limit, q.offset]).fetchall()
         return Page(_features(rows, select, id_field, q.skip_geometry), matched)
@@ -176,7 +219,7 @@ class GpkgStore(Store):
             geom = self._geom_col(conn, table)
             cols = self._columns(conn, table)
             names = ", ".join(f'"{c}"' for c in cols)
-            sql = f'SELECT {names}, "{geom}" FROM "{table}" WHERE "{id_field}" = ?'
+            sql = f'SELECT {names}, {_geom_sql(geom)} FROM "{table}" WHERE "{id_field}" = ?'
             rows = conn.execute(sql, (_coerce(fid, cols.get(id_field, "string")),)).fetchall()
         feats = _features(rows, list(cols), id_field, False)
         return feats[0] if feats else None
@@ -205,14 +248,23 @@ class GpkgStore(Store):
                                 [f"%{text.lower()}%"] * len(columns) + [limit])
             return [r[0] for r in rows]
 
+    def count(self, dataset_id: str, table: str) -> int | None:
+        if table not in self.tables(dataset_id):
+            return None
+        with self._connect(dataset_id) as conn:
+            return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
     def extent(self, dataset_id: str, table: str) -> tuple[float, float, float, float] | None:
         with self._connect(dataset_id) as conn:
             geom = self._geom_col(conn, table)
+            if geom is None:
+                return None
             row = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{table}_{geom}"'
                                ).fetchone()
         return None if row[0] is None else tuple(row)
 
     def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:
+        """A GeoDataFrame, or a plain DataFrame for a non-spatial table."""
         gdf = gpd.read_file(self.path(dataset_id), layer=table, engine="pyogrio")
         return gdf.drop(columns=[c for c in ("fid",) if c in gdf.columns])
 
@@ -248,6 +300,20 @@ class GpkgStore(Store):
         return {"connectiontype": "OGR", "connection": f"{dataset_id}.gpkg", "data": table}
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _coerce(value: object, json_type: str) -> object:
     try:
         if json_type == "integer":
@@ -259,11 +325,15 @@ def _coerce(value: object, json_type: str) -> object:
     return value
 
 
+def _geom_sql(geom: str | None) -> str:
+    return f'"{geom}"' if geom else "NULL"
+
+
 def _features(rows: list[tuple], names: list[str], id_field: str, skip_geometry: bool) -> list[dict]:
     if not rows:
         return []
     geoms: list[str | None] = [None] * len(rows)
-    if not skip_geometry:
+    if not skip_geometry and any(r[-1] is not None for r in rows):
         wkbs = np.array([gpkg_to_wkb(r[-1]) for r in rows], dtype=object)
         geoms = list(shapely.to_geojson(shapely.from_wkb(wkbs)))
     out = []

@@ -1,7 +1,9 @@
-"""Routes for restricted data (VA-nett): the WMS and the entreprenør page with its graveområde tools.
+"""The contractor vertical (restricted VA-nett): the WMS and the entreprenør page with its graveområde tools.
 
 Everything here goes through `Authenticator.authorise`; the restricted OGC API is the second pygeoapi app behind
-`Gate` (see app.py). Nothing in this module is reachable by the public configs.
+`Gate` (see app.py). Nothing in this module is reachable by the public configs. Every answer of these routes,
+errors included, is `Cache-Control: private, no-store` (`NoStoreRoute`); the login and logout forms must be posted
+from this site (`OriginCheck`); redirects go to the configured public URL.
 """
 
 from __future__ import annotations
@@ -14,27 +16,56 @@ from datetime import date
 from urllib.parse import quote
 
 import shapely
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pyproj import Transformer
 from shapely.geometry import mapping, shape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grunndata.geometry import reproject
-from grunndata.kommune import Kommune
-from grunndata.registry import Registry
-from grunndata.store import Query, Store
+from grunndata.store import Query
 
-from .auth import COOKIE, SESSION_SECONDS, Authenticator, Denied, Principal, denied_response
-from .wms import Wms
+from .auth import COOKIE, SESSION_SECONDS, Denied, Principal, denied_response
+from .context import AppContext
+from .i18n import gettext as _
+from .i18n import pick_lang
+from .security import NO_STORE, OriginCheck
 
 VA = "va_nett"
 MAX_AREA_M2 = 200_000  # a graveområde larger than this is not a dig, it is a data export
 
 
-def router(store: Store, registry: Registry, auth: Authenticator, wms: Wms, kommune: Kommune,
-           page: Callable[..., HTMLResponse]) -> APIRouter:
-    r = APIRouter()
+class NoStoreRoute(APIRoute):
+    """A route whose every answer, the error answers FastAPI makes from exceptions included, is marked
+    `Cache-Control: private, no-store`: restricted data and the pages around it never land in a shared cache."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def no_store(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except StarletteHTTPException as exc:
+                raise HTTPException(exc.status_code, exc.detail, headers={**(exc.headers or {}), **NO_STORE}) from exc
+            except RequestValidationError as exc:
+                response = await request_validation_exception_handler(request, exc)
+            response.headers.update(NO_STORE)
+            return response
+
+        return no_store
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(route_class=NoStoreRoute)
+    # the restricted role's store and WMS: this vertical never reads through the public ones
+    store, registry, auth, wms, kommune, page = (ctx.restricted_store, ctx.registry, ctx.auth, ctx.wms_restricted,
+                                                 ctx.kommune, ctx.page)
+    base = auth.access.settings.base_url
+    same_site = [Depends(OriginCheck(base))]
     restricted = [ds for ds in registry.datasets.values() if not ds.is_open]
     to_utm = Transformer.from_crs("EPSG:4326", kommune.crs, always_xy=True)
     to_ll = Transformer.from_crs(kommune.crs, "EPSG:4326", always_xy=True)
@@ -64,9 +95,8 @@ def router(store: Store, registry: Registry, auth: Authenticator, wms: Wms, komm
         # A key given in the URL (QGIS: a pasted service URL) goes back into the capabilities' URLs, for its
         # holder only, so the client's GetMap/GetFeatureInfo requests carry it as well.
         key = request.query_params.get("apikey") if principal.method == "apikey" else None
-        result = await run_in_threadpool(wms.dispatch, query, f"apikey={quote(key)}" if key else "")
-        return Response(result.body, status_code=result.status, media_type=result.content_type,
-                        headers={"Cache-Control": "private, no-store"})
+        result = await wms.dispatch_async(query, f"apikey={quote(key)}" if key else "")
+        return Response(result.body, status_code=result.status, media_type=result.content_type, headers=NO_STORE)
 
     # -- entreprenør page ------------------------------------------------------------------------------------
     @r.get("/entreprenor", response_class=HTMLResponse, include_in_schema=False)
@@ -78,30 +108,50 @@ def router(store: Store, registry: Registry, auth: Authenticator, wms: Wms, komm
                         message=exc.message if request.cookies.get(COOKIE) or exc.status == 403 else None)
         return page(request, "contractor.html", principal=principal, bbox=kommune.bbox_4326())
 
-    @r.post("/entreprenor/login", include_in_schema=False)
-    def login(request: Request, brukarnamn: str = Form(...), passord: str = Form(...)) -> Response:
-        user = auth.access.by_password(brukarnamn, passord)
-        if user is None or not user.active:
-            auth.access.log(brukarnamn, "login", "/entreprenor/login", VA, None, 401)
+    secure_cookie = base.startswith("https://")
+
+    @r.post("/entreprenor/login", include_in_schema=False, dependencies=same_site)
+    def login(request: Request, brukarnamn: str = Form(..., max_length=200),
+              passord: str = Form(..., max_length=1024)) -> Response:
+        try:
+            user = auth.password_login(request, brukarnamn, passord)
+        except Denied as exc:  # throttled or locked out: 429, whether or not the password is right
+            known = auth.access.user(brukarnamn)
+            auth.access.log(known.brukarnamn if known else None, "login", "/entreprenor/login", VA, None, 429)
+            pick_lang(request)  # the request's language for the message
+            message = _("Too many failed logins. Try again in {seconds} seconds.").format(seconds=exc.retry_after)
+            response = page(request, "login.html", status_code=429, message=message)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        if user is None:
+            # only known names go to the log: an unknown one may be a password typed into the wrong field
+            known = auth.access.user(brukarnamn)
+            auth.access.log(known.brukarnamn if known else None, "login", "/entreprenor/login", VA, None, 401)
             return page(request, "login.html", status_code=401, message="login_failed")
         auth.access.log(user.brukarnamn, "login", "/entreprenor/login", VA, None, 200)
-        response = RedirectResponse("/entreprenor", status_code=303)
+        response = RedirectResponse(f"{base}/entreprenor", status_code=303)
         response.set_cookie(COOKIE, auth.session_cookie(user), max_age=SESSION_SECONDS, httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+                            samesite="strict", secure=secure_cookie)
         return response
 
-    @r.post("/entreprenor/logout", include_in_schema=False)
-    def logout() -> Response:
-        response = RedirectResponse("/entreprenor", status_code=303)
-        response.delete_cookie(COOKIE)
+    @r.post("/entreprenor/logout", include_in_schema=False, dependencies=same_site)
+    def logout(request: Request) -> Response:
+        """Ends the session server-side (the old cookie is worthless from now on, on every worker)."""
+        if cookie := request.cookies.get(COOKIE):
+            auth.end_session(cookie)
+        response = RedirectResponse(f"{base}/entreprenor", status_code=303)
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=secure_cookie)
         return response
 
     # -- graveområde ---------------------------------------------------------------------------------------------
     def area_from(polygon: str) -> shapely.Polygon:
         """GeoJSON geometry in lon/lat (from the map) -> polygon in the kommune's CRS."""
         try:
-            geom = shape(json.loads(polygon))
-        except (ValueError, TypeError, KeyError) as exc:
+            parsed = json.loads(polygon)
+            if not isinstance(parsed, dict):
+                raise ValueError("not a GeoJSON object")
+            geom = shape(parsed)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, shapely.errors.ShapelyError) as exc:
             raise HTTPException(400, f"polygon must be a GeoJSON Polygon in lon/lat ({exc})") from None
         if geom.geom_type != "Polygon" or not geom.is_valid:
             raise HTTPException(400, "polygon must be one valid GeoJSON Polygon in lon/lat")

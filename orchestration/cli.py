@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .errors import GrunndataError
-from .registry import get_registry, load_dataset
-from .settings import get_settings
+from grunndata.errors import GrunndataError
+from grunndata.registry import get_registry, load_dataset
+from grunndata.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Publish a municipality's base data.")
 err = Console(stderr=True)
@@ -34,10 +35,13 @@ def _progress() -> Progress:
 def build(dataset: Annotated[str | None, typer.Argument(help="dataset id; all when left out")] = None,
           source: Annotated[list[str] | None, typer.Option(
               "--source", help="KEY=FILE (or FILE for a dataset with one source) instead of dataset.yml's")] = None,
+          allow_shrink: Annotated[bool, typer.Option(
+              "--allow-shrink", help="publish even if a table loses more rows than publish.max_shrink allows "
+              "(default 20 %, GRUNNDATA_MAX_SHRINK)")] = False,
           ) -> None:
     """Read, validate, normalise and publish datasets atomically."""
-    from .build import build_dataset
-    from .store import open_store
+    from grunndata.store import open_store
+    from orchestration.build import build_dataset
 
     settings = get_settings()
     registry = get_registry(settings)
@@ -49,23 +53,15 @@ def build(dataset: Annotated[str | None, typer.Argument(help="dataset id; all wh
         for ds in targets:
             task = progress.add_task(f"{ds.id}", total=None)
             sources = _sources(ds, source or [])
-            report = build_dataset(ds, store, settings, sources,
+            report = build_dataset(ds, store, settings, sources, allow_shrink=allow_shrink,
                                    progress=lambda msg, t=task: progress.update(t, description=msg))
             progress.update(task, description=f"{ds.id}: publisert")
             out.print(f"[green]ok[/] {ds.id}: " + ", ".join(f"{k} {v}" for k, v in report.counts.items())
                       + f"; {len(report.warnings)} åtvaringar (rapport: {settings.data_dir / 'reports' / ds.id}.txt)")
             if ds.publish.enabled and ds.publish.targets:  # share the new version with the national catalogues
-                _print_outcomes(_publish(store, list(ds.publish.targets), [ds.id], dry_run=False))
+                from orchestration.publish import publish_datasets
 
-
-def _publish(store, targets: list[str], dataset_ids: list[str] | None, dry_run: bool):
-    from publishers.targets import Context, Secrets, publish
-
-    from .kommune import load_kommune
-
-    settings = get_settings()
-    ctx = Context(get_registry(settings), store, load_kommune(settings.kommune_file), settings, Secrets(), dry_run)
-    return publish(ctx, targets, dataset_ids)
+                _print_outcomes(publish_datasets(store, list(ds.publish.targets), [ds.id], dry_run=False))
 
 
 def _print_outcomes(outcomes) -> bool:
@@ -82,16 +78,17 @@ def publish(target: Annotated[str, typer.Option(help="dcat | geonorge | ckan | a
             dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change, change nothing")] = False,
             ) -> None:
     """Push catalogue metadata (DCAT-AP-NO, ISO 19139 over CSW-T, CKAN) for the datasets that list a target."""
+    from grunndata.store import open_store
     from publishers.targets import TARGETS
-
-    from .store import open_store
 
     if target != "all" and target not in TARGETS:
         raise GrunndataError(f"unknown target '{target}'", hint=f"one of: all, {', '.join(TARGETS)}")
     registry = get_registry()
     if dataset:
         registry.get(dataset)
-    outcomes = _publish(open_store(get_settings()), list(TARGETS) if target == "all" else [target],
+    from orchestration.publish import publish_datasets
+
+    outcomes = publish_datasets(open_store(get_settings()), list(TARGETS) if target == "all" else [target],
                         [dataset] if dataset else None, dry_run)
     if not _print_outcomes(outcomes):
         raise typer.Exit(1)
@@ -113,25 +110,36 @@ def _sources(ds, given: list[str]) -> dict[str, Path]:
 
 
 @app.command()
-def validate(file: Path) -> None:
-    """Validate a dataset.yml, or a source file against the dataset whose folder holds it."""
-    if file.name == "dataset.yml":
-        ds = load_dataset(file)
-        out.print(f"[green]ok[/] {file}: dataset '{ds.id}' ({len(ds.schema_)} tables)")
-        return
-    from pipelines import pipeline_for
+def validate(path: Annotated[Path, typer.Argument(help="a source file or folder, or a dataset.yml")],
+             dataset: Annotated[str | None, typer.Option("--dataset", help="check as a source of this dataset")] = None,
+             kind: Annotated[str | None, typer.Option(
+                 "--kind", help="the source kind (a pipelines/ module: plan, va, lims_csv, vector_file) instead "
+                 "of detecting it from the content")] = None,
+             repair: Annotated[bool, typer.Option(
+                 "--repair", help="plans: make invalid surfaces valid (area before/after reported) instead of "
+                 "rejecting them")] = False,
+             ) -> None:
+    """Check a file or folder as a build would (kind detected from the content); nothing is published.
 
-    registry = get_registry()
-    for ds in registry.datasets.values():
-        for key, rel in ds.source.files.items():
-            if ds.source_path(key).name == file.name or (ds.folder / rel).resolve() == file.resolve():
-                result = pipeline_for(ds.source.kind).run(ds, {key: file})
-                out.print(result.report.to_text())
-                if result.report.errors:
-                    raise typer.Exit(1)
-                return
-    raise GrunndataError(f"{file}: no dataset has a source of this name",
-                         hint="pass a dataset.yml, or a file named like one in a dataset's source.files")
+    Exit 0 valid (warnings allowed), 1 invalid, 2 unreadable or unsupported.
+    """
+    if path.name == "dataset.yml":
+        ds = load_dataset(path)
+        out.print(f"[green]ok[/] {path}: dataset '{ds.id}' ({len(ds.schema_)} tables)")
+        return
+    from orchestration.validate import validate_path
+
+    verdicts = validate_path(path, get_registry(), dataset, kind, repair)
+    for v in verdicts:
+        if v.report is not None and v.report.findings:
+            out.print(v.report.to_text(), markup=False, highlight=False, soft_wrap=True)
+        for line in v.details or []:
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+    for v in verdicts:  # the verdicts last, one line each
+        out.print(v.line, markup=False, highlight=False, soft_wrap=True)
+    code = max(v.code for v in verdicts)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -155,7 +163,7 @@ def config(check: Annotated[bool, typer.Option("--check", help="fail if committe
 @app.command()
 def samples() -> None:
     """Regenerate the seeded Stord sample sources under datasets/*/ (same seed, same bytes)."""
-    from .samples import load_generator
+    from grunndata.samples import load_generator
 
     for folder in sorted(get_settings().datasets_dir.glob("*/generate.py")):
         for key, path in load_generator(folder.parent).generate().items():
@@ -167,7 +175,7 @@ app.add_typer(users, name="users")
 
 
 def _access():
-    from .access import AccessStore
+    from grunndata.access import AccessStore
 
     return AccessStore(get_settings())
 
@@ -210,9 +218,29 @@ def users_list() -> None:
 
 @users.command("revoke")
 def users_revoke(brukarnamn: str) -> None:
-    """Revoke a user and every API key of theirs (effective at once on every worker)."""
+    """Revoke a user, every API key and every login session of theirs (effective at once on every worker)."""
     _access().revoke(brukarnamn)
     out.print(f"[green]ok[/] {brukarnamn} er tilbakekalla")
+
+
+@users.command("rotate-session-key")
+def users_rotate_session_key() -> None:
+    """New signing key for login cookies: every existing cookie stops working at once, every session is ended."""
+    ended = _access().rotate_session_key()
+    out.print(f"[green]ok[/] ny øktnøkkel; {ended} innlogging(ar) avslutta")
+
+
+@users.command("unlock")
+def users_unlock(brukarnamn: Annotated[str | None, typer.Argument(help="the locked-out user name")] = None,
+                 adresse: Annotated[str | None, typer.Option(help="a locked-out client address instead")] = None,
+                 ) -> None:
+    """Lift a login lock-out (too many wrong passwords) before its 15 minutes are over."""
+    if bool(brukarnamn) == bool(adresse):
+        raise GrunndataError("give a user name or --adresse", hint="grunndata users unlock NAME")
+    from grunndata.access import address_bucket, user_bucket
+
+    lifted = _access().unlock(user_bucket(brukarnamn) if brukarnamn else address_bucket(adresse))
+    out.print(f"[green]ok[/] {brukarnamn or adresse}: " + ("sperra oppheva" if lifted else "var ikkje sperra"))
 
 
 @users.command("key")
@@ -238,9 +266,67 @@ def users_demo() -> None:
     out.print(f"WMS for QGIS: {base}/wms-restricted?apikey={key}", highlight=False, soft_wrap=True)
 
 
+db = typer.Typer(help="PostGIS database roles (least privilege); run with the writer/owner URL.",
+                no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@db.command("roles")
+def db_roles(password_file: Annotated[Path | None, typer.Option(
+                 "--password-file", help="lines KIND=PASSWORD (KIND: public, restricted, access); the rest are "
+                 "generated")] = None,
+             output: Annotated[Path | None, typer.Option(
+                 "--output", help="write the URL settings, passwords included, to this NEW file (mode 0600) "
+                 "instead of printing the passwords")] = None,
+             grants_only: Annotated[bool, typer.Option(
+                 "--grants-only", help="create missing roles (NOLOGIN) and re-apply the grants; leave logins and "
+                 "passwords as they are")] = False,
+             ) -> None:
+    """Create the public, restricted and access roles, grant each only what it serves, print the URLs to set.
+
+    Passwords (generated unless given) are sent to PostgreSQL as SCRAM verifiers and shown once; they are written
+    to a file only with --output (created 0600, never over an existing file).
+    """
+    from grunndata import db_roles as roles
+    from grunndata.settings import DATABASE_URL_VARS
+    from grunndata.store.postgis import _redact
+
+    settings = get_settings()
+    if not settings.database_url.startswith(("postgresql:", "postgres:")):
+        raise GrunndataError("GRUNNDATA_DATABASE_URL (the writer/owner) is not a postgresql:// URL",
+                             hint="roles are for PostGIS; the GeoPackage store has none")
+    names = settings.database_roles
+    passwords = roles.read_password_file(password_file, names) if password_file else None
+    if grants_only and (passwords or output):
+        raise GrunndataError("--grants-only changes no password", hint="leave out --password-file and --output")
+    secret = roles.create_secret_file(output) if output else None
+    try:
+        urls, granted = roles.setup(settings.database_url, names, get_registry(settings), passwords, grants_only)
+    except BaseException:
+        if secret:
+            secret.close()
+            output.unlink()
+        raise
+    out.print(f"[green]ok[/] roller {', '.join(names.values())}; lesetilgang til {', '.join(granted) or 'ingen'} "
+              f"datasett (+ grunndata_meta); {roles.ACCESS_SCHEMA} eigd av {names['access']}", highlight=False,
+              soft_wrap=True)
+    lines = [f"{DATABASE_URL_VARS[kind]}={urls[kind]}" for kind in roles.KINDS]
+    if secret:
+        with secret:
+            secret.write("\n".join(lines) + "\n")
+        out.print(f"skreiv {output} (0600, med passord):", highlight=False)
+        lines = [f"{DATABASE_URL_VARS[kind]}={_redact(urls[kind])}" for kind in roles.KINDS]
+    elif not grants_only:
+        out.print("Passorda visast berre no (ikkje lagra nokon stad):", highlight=False)
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    out.print(f"{DATABASE_URL_VARS['writer']} (eigar) berre for build og CLI, ikkje for tenaren.", highlight=False)
+
+
 @app.command()
 def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
-          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+          workers: Annotated[int | None, typer.Option(help="uvicorn worker processes (default: the cores)")] = None,
+          ) -> None:
     """Serve landing page, map, OGC API (/ogc) and WMS (/wms)."""
     import os
 
@@ -252,7 +338,42 @@ def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[in
         os.environ["GRUNNDATA_PORT"] = str(port)
     s = get_settings()
     err.print(f"grunndata: http://{s.host}:{s.port}/  (store: {s.store_kind})")
-    uvicorn.run("map_viewer.main:app", host=s.host, port=s.port, workers=workers, log_level="warning")
+    # every worker serves the same answers: no state outside the store (sessions, log, builds live there)
+    workers = workers or os.cpu_count() or 1
+    err.print(f"{workers} worker(s)")
+    if workers > 1:  # a listening socket per worker (SO_REUSEPORT), see map_viewer/workers.py
+        from map_viewer.workers import serve_workers
+
+        serve_workers("map_viewer.main:app", s.host, s.port, workers)
+        return
+    uvicorn.run("map_viewer.main:app", host=s.host, port=s.port, log_level="warning")
+
+
+@app.command()
+def screen(files: Annotated[list[Path], typer.Argument(help="PDF, text or image files to screen")],
+           redact: Annotated[Path | None, typer.Option(
+               "--redact", help="write a redacted copy of each text PDF into this folder")] = None) -> None:
+    """Screen documents for fødselsnummer, D-/H-nummer and kontonummer before upload (scans through tesseract).
+
+    Prints `file:page: kind masked-value` per finding; `treng-ocr` for a page without a text layer.
+    Exit 0 nothing found, 1 something found, 2 a page could not be screened (no text layer, unreadable).
+    """
+    from pipelines.screen_files import IMAGE_SUFFIXES, redact_image, redact_pdf, screen_file
+
+    found = unreadable = False
+    for path in files:
+        if not path.is_file():
+            raise GrunndataError(f"{path}: no such file")
+        findings = screen_file(path)
+        for f in findings:
+            out.print(str(f), markup=False, highlight=False, soft_wrap=True)
+        hits = [f for f in findings if f.kind not in ("treng-ocr", "ulesbar")]
+        found = found or bool(hits)
+        unreadable = unreadable or len(hits) != len(findings)
+        if redact is not None and len(hits) == len(findings) and path.suffix.lower() in {".pdf", *IMAGE_SUFFIXES}:
+            target = (redact_pdf if path.suffix.lower() == ".pdf" else redact_image)(path, redact / path.name)
+            err.print(f"{path}: redacted copy {target}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if found else 2 if unreadable else 0)
 
 
 def main() -> None:
@@ -263,9 +384,10 @@ def main() -> None:
     except GrunndataError as exc:
         if STATE["debug"]:
             raise
-        err.print(f"[red]feil:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # escaped: a message names features in [brackets] (e.g. [/arkiv/arkivdel/mappe]) that are not markup
+        err.print(f"[red]feil:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -1,0 +1,110 @@
+"""Byggesaksarkiv: search the saker (/arkiv), one page per sak with its journalpostar and documents.
+
+Everything shown comes from the published tables of `byggesaksarkiv` (pipelines/noark5.py has screened them:
+skjerma titles replaced by offentligTittel, identifiers by [skjerma], correspondents by role only). A document is
+linked only when the pipeline published its file (status `klar`); withheld ones show their hjemmel and no link.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi import Query as Param
+from fastapi.responses import HTMLResponse
+
+from grunndata.errors import GrunndataError
+from grunndata.store import Query, Store
+
+from .context import AppContext
+from .i18n import gettext as _
+from .i18n import pick_lang
+
+ARKIV = "byggesaksarkiv"
+MAX_MATRIKKEL = 99_999
+_GNR_BNR = re.compile(r"^\s*(\d{1,5})\s*/\s*(\d{1,5})\s*$")
+_SAKSNR = re.compile(r"^\s*(\d{4})\s*/\s*(\d{1,7})\s*$")
+_SAK_ID = r"^[A-Za-z0-9._\-]{1,80}$"
+
+
+def _rows(store: Store, table: str, id_field: str, q: Query) -> list[dict]:
+    return [f["properties"] for f in store.query(ARKIV, table, id_field, q).features]
+
+
+def saker_for_property(store: Store, gnr: int, bnr: int) -> list[dict]:
+    """The property's byggesaker, newest first; [] when the archive is not published."""
+    try:
+        store.require(ARKIV, "sak")
+    except GrunndataError:
+        return []
+    rows = _rows(store, "sak", "sak_id", Query(properties=[("gnr", gnr), ("bnr", bnr)], limit=500,
+                                                skip_geometry=True))
+    return sorted(rows, key=lambda r: r.get("saksdato") or "", reverse=True)
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter()
+    store = ctx.store
+
+    def search(q: str, gnr: int | None, bnr: int | None, aar: int | None, status: str | None) -> list[dict]:
+        props: list[tuple[str, object]] = []
+        ids = None
+        text = q.strip()
+        if m := _GNR_BNR.match(text):
+            gnr, bnr, text = int(m[1]), int(m[2]), ""
+        elif m := _SAKSNR.match(text):
+            props.append(("saksnummer", f"{int(m[1])}/{int(m[2])}"))
+            text = ""
+        if gnr is not None:
+            props.append(("gnr", gnr))
+        if bnr is not None:
+            props.append(("bnr", bnr))
+        if aar is not None:
+            props.append(("saksaar", aar))
+        if status:
+            props.append(("saksstatus", status))
+        if text:
+            ids = store.search(ARKIV, "sak", "sak_id", ["tittel", "saksnummer"], text[:200], limit=200)
+            if not ids:
+                return []
+        if not props and ids is None:
+            return []
+        rows = _rows(store, "sak", "sak_id", Query(properties=props, ids=ids, limit=200, skip_geometry=True))
+        return sorted(rows, key=lambda r: r.get("saksdato") or "", reverse=True)
+
+    @r.get("/arkiv", response_class=HTMLResponse, include_in_schema=False)
+    def archive_page(request: Request, q: str = Param("", max_length=200),
+                     gnr: int | None = Param(None, ge=0, le=MAX_MATRIKKEL),
+                     bnr: int | None = Param(None, ge=0, le=MAX_MATRIKKEL),
+                     aar: int | None = Param(None, ge=1000, le=9999),
+                     status: str | None = Param(None, max_length=40)) -> HTMLResponse:
+        pick_lang(request)
+        try:
+            store.require(ARKIV, "sak")
+        except GrunndataError as exc:
+            raise HTTPException(503, _("The archive is not published yet.")) from exc
+        searched = bool(q.strip() or gnr is not None or bnr is not None or aar or status)
+        saker = search(q, gnr, bnr, aar, status) if searched else []
+        return ctx.page(request, "archive.html", q=q, gnr=gnr, bnr=bnr, aar=aar, status=status or "",
+                        searched=searched, saker=saker)
+
+    @r.get("/arkiv/sak/{sak_id}", response_class=HTMLResponse, include_in_schema=False)
+    def sak_page(request: Request, sak_id: str = PathParam(pattern=_SAK_ID)) -> HTMLResponse:
+        pick_lang(request)
+        sak = store.get(ARKIV, "sak", "sak_id", sak_id)
+        if sak is None:
+            raise HTTPException(404, _("No such case."))
+        props = sak["properties"]
+        jps = sorted(_rows(store, "journalpost", "journalpost_id",
+                           Query(properties=[("sak_id", sak_id)], limit=1000, skip_geometry=True)),
+                     key=lambda j: (j.get("journaldato") or "", j.get("journalsekvensnummer") or 0))
+        docs: dict[str, list[dict]] = {}
+        for d in _rows(store, "dokument", "dokument_id", Query(properties=[("sak_id", sak_id)], limit=5000,
+                                                                 skip_geometry=True)):
+            if d.get("status") != "klar":
+                d["url"] = ""  # never a link to a document that was not screened clean
+            docs.setdefault(d["journalpost_id"], []).append(d)
+        return ctx.page(request, "archive_sak.html", sak=props, journalpostar=jps, docs=docs)
+
+    return r
