@@ -147,16 +147,20 @@ def _logged(args: list[str], log: Path, **kw) -> subprocess.Popen:
     return proc
 
 
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
+def wait_for(url: str, proc: subprocess.Popen, seconds: float = 90, status: int | None = None) -> None:
+    """Until `url` answers (below 500, or exactly `status`); fails at once when `proc` exits, showing its log."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            if httpx.get(url, timeout=3).status_code < 500:
+            got = httpx.get(url, timeout=3).status_code
+            if got == status if status is not None else got < 500:
                 return
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited: {Path(proc.log_path).read_text(errors='replace')[-2000:]}")
+            log = getattr(proc, "log_path", None)
+            tail = Path(log).read_text(errors="replace")[-2000:] if log else ""
+            raise RuntimeError(f"{proc.args[0]} exited: {tail}")
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer")
 
@@ -232,7 +236,7 @@ def pycsw_url(tmp_path: Path) -> Iterator[str]:
                    env={**os.environ, "PYCSW_CONFIG": str(cfg)})
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait(f"{url}?service=CSW&version=2.0.2&request=GetCapabilities", proc)
+        wait_for(f"{url}?service=CSW&version=2.0.2&request=GetCapabilities", proc)
         yield url
     finally:
         proc.terminate()
@@ -281,7 +285,7 @@ def ckan(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ckan
         procs.append(_logged([*ck, "run", "-H", "127.0.0.1", "-p", str(ckan_port), "--disable-reloader"],
                              home / "ckan.out", cwd=home))
         url = f"http://127.0.0.1:{ckan_port}"
-        _wait(f"{url}/api/3/action/status_show", procs[-1], 120)
+        wait_for(f"{url}/api/3/action/status_show", procs[-1], 120)
         from ckanapi import RemoteCKAN
 
         with RemoteCKAN(url, apikey=token) as api:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Env, Server, start_server
+from .conftest import Env, Server, start_server, wait_for
 from .test_va import QWMS, cli, new_user
 
 ITEMS = "/ogc-restricted/collections/va_nett-ledning/items"
@@ -76,14 +76,7 @@ def _log_rows(env: Env, marker: str, expect: int = 1, seconds: float = 15) -> li
 def running(env: Env, **kw) -> Iterator[tuple[str, Path]]:
     proc, base = start_server(env, **kw)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, Path(proc.log_path).read_text(errors="replace")[-2000:]
-            time.sleep(0.2)
+        wait_for(f"{base}/healthz", proc, 60, status=200)
         yield base, Path(proc.log_path)
     finally:
         proc.terminate()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from grunndata.errors import GrunndataError
 from pipelines.budget import Mapping, parse_amount, read_file
 from pipelines.report import Report
 
-from .conftest import ROOT, SHARED, Env, build_in, start_server
+from .conftest import ROOT, SHARED, Env, build_in, start_server, wait_for
 
 REAL = SHARED / "realdata" / "budget-datahotell"
 MAPPINGS = Path(__file__).parent / "budget"
@@ -185,15 +184,7 @@ def budget_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     done = build_in(env, "build", "budsjett")
     assert done.returncode == 0, done.stderr
     proc, base = start_server(env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/api/budsjett?limit=1", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, Path(proc.log_path).read_text(errors="replace")[-3000:]
-        time.sleep(0.3)
+    wait_for(f"{base}/api/budsjett?limit=1", proc, 60, status=200)
     yield base
     proc.terminate()
     proc.wait(10)

@@ -17,7 +17,7 @@ import yaml
 
 from grunndata.pgcluster import PG_BIN
 
-from .conftest import ROOT, Env, Server, start_server
+from .conftest import ROOT, Env, Server, start_server, wait_for
 from .openapi_local import localise, remote_refs
 from .test_va import new_user
 
@@ -145,7 +145,7 @@ def test_postgres_down_gives_503_and_recovers(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         proc, base = start_server(env)
         try:
-            _wait_up(base, proc)
+            wait_for(f"{base}/api/openapi.json", proc, 60, status=200)
             assert httpx.get(f"{base}{ITEMS}?limit=1", timeout=30).status_code == 200
             datadir = _cluster_dir(url)
             _pg_ctl(datadir, "stop -m fast")
@@ -167,18 +167,6 @@ def test_postgres_down_gives_503_and_recovers(tmp_path: Path) -> None:
             proc.terminate()
             proc.wait(10)
 
-
-def _wait_up(base: str, proc: subprocess.Popen) -> None:
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/api/openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(Path(proc.log_path).read_text(errors="replace")[-3000:])
-        time.sleep(0.3)
-    raise RuntimeError("server did not start")
 
 
 def _cluster_dir(url: str) -> Path:

@@ -27,7 +27,7 @@ from grunndata.kommune import boundary
 from grunndata.registry import get_registry
 from pipelines.va import run as run_va
 
-from .conftest import ROOT, SHARED, Env, Server, start_server
+from .conftest import ROOT, SHARED, Env, Server, start_server, wait_for
 
 VA_MARKERS = ("Spillvannsledning", "Overvannsledning", "Stengeventil", "va_nett-ledning", "va_nett-punkt")
 QWMS = ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=va_nett-ledning,va_nett-punkt&STYLES=&CRS=EPSG:25832"
@@ -227,12 +227,7 @@ def test_oidc_bearer_tokens(env: Env, tmp_path: Path, keys: dict[str, str]) -> N
     proc, base = start_server(env, {"GRUNNDATA_OIDC_ISSUER": issuer, "GRUNNDATA_OIDC_AUDIENCE": "grunndata",
                                     "GRUNNDATA_OIDC_JWKS_URL": f"http://127.0.0.1:{idp.server_port}/jwks.json"})
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        wait_for(f"{base}/healthz", proc, 60, status=200)
 
         def token(**claims) -> str:
             body = {"iss": issuer, "aud": "grunndata", "exp": int(time.time()) + 300,

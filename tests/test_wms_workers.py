@@ -23,7 +23,7 @@ from grunndata.registry import get_registry
 from grunndata.settings import Settings
 from grunndata.store import open_store
 
-from .conftest import ROOT, Env
+from .conftest import ROOT, Env, wait_for
 
 PLAN = "reguleringsplanar-arealformal"
 GETMAP = ("SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=" + PLAN + ",drikkevassprovar-provepunkt&STYLES="
@@ -107,12 +107,7 @@ def test_serve_with_workers_spreads_connections_and_stops_cleanly(env: Env, tmp_
                              str(port), "--workers", "2"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **env.vars(), "GRUNNDATA_PUBLIC_URL": base})
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=3).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        wait_for(f"{base}/healthz", proc, 90, status=200)
         # 40 connections opened together: with one shared socket they all went to one worker
         clients = [httpx.Client(base_url=base, timeout=30) for _ in range(40)]
         try:
