@@ -128,7 +128,9 @@ class Wms:
         if not self.processes:
             return render(legend_map(self._map(), legend) if legend else self._map(), params, online)
         request = pickle.dumps((self._blob, params, online, legend))
-        for _ in range(2):  # the renderer died (MapServer crashed): once more, in another
+        # A dead renderer is only found when used, and an idle pool may hold several: each failure discards one,
+        # so trying once per renderer plus one always reaches a live (or freshly started) one.
+        for _ in range(self.processes + 1):
             try:
                 return _renderers(self.processes).call(request)
             except RendererDied:
