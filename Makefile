@@ -12,11 +12,14 @@ VENDOR := map_viewer/static/vendor/maplibre-gl
 # Chart.js for the budget pages (/budsjett): one self-contained UMD file, no eval (CSP), canvas (MIT)
 CHARTJS := 4.5.1
 CHARTJS_DIR := map_viewer/static/vendor/chart.js
+# axe-core for the accessibility audit (tests/test_a11y.py): test tooling, so outside the served static dir (MPL-2.0)
+AXE := 4.14.1
+AXE_JS := $(STAMP)/axe-core/axe.min.js
 # Debian 12 packages: MapServer (CGI + in-process mapscript for Python 3.11), GDAL tools, PostGIS for the
 # PostGIS store and tests, QGIS and Chromium as independent test clients, DejaVu fonts for map legends.
 APT_PKGS := python3 python3-venv python3-dev build-essential cgi-mapserver mapserver-bin python3-mapscript \
 	gdal-bin postgresql-15 postgresql-15-postgis-3 python3-qgis qgis-providers chromium fonts-dejavu-core \
-	ca-certificates wrk redis-server tesseract-ocr tesseract-ocr-nor
+	ca-certificates wrk redis-server tesseract-ocr tesseract-ocr-nor ghostscript unpaper pgbouncer
 
 .PHONY: run test deps system venv vendor translations messages samples data config check lint bench clean
 run: deps data
@@ -24,7 +27,7 @@ run: deps data
 	$(VENV)/bin/grunndata users demo
 	$(VENV)/bin/grunndata serve
 
-test: deps samples $(STAMP)/test-venv
+test: deps samples $(STAMP)/test-venv $(AXE_JS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/grunndata config --check
@@ -70,6 +73,11 @@ $(CHARTJS_DIR)/chart.umd.min.js:
 	command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; }
 	cd $(STAMP)/npm-chartjs && npm pack --silent chart.js@$(CHARTJS) >/dev/null && tar xzf chart.js-$(CHARTJS).tgz
 	cp $(STAMP)/npm-chartjs/package/dist/chart.umd.min.js $(STAMP)/npm-chartjs/package/LICENSE.md $(CHARTJS_DIR)/
+$(AXE_JS):
+	@mkdir -p $(STAMP)/axe-core $(STAMP)/npm-axe
+	command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; }
+	cd $(STAMP)/npm-axe && npm pack --silent axe-core@$(AXE) >/dev/null && tar xzf axe-core-$(AXE).tgz
+	cp $(STAMP)/npm-axe/package/axe.min.js $(STAMP)/npm-axe/package/LICENSE $(STAMP)/axe-core/
 $(VENDOR)/maplibre-gl.mjs:
 	@mkdir -p $(VENDOR) $(STAMP)/npm
 	@# npm: Debian's package on a fresh machine; an existing Node.js install is used as it is.
@@ -94,7 +102,7 @@ messages: $(STAMP)/venv
 
 # pygeoapi's HTML pages and the API docs: their CDN scripts vendored from npm, templates pointed at them
 # (and _base.html's page chrome translated from the catalogs)
-map_viewer/pygeoapi_templates/_base.html: $(STAMP)/venv $(MO)
+map_viewer/pygeoapi_templates/_base.html: $(STAMP)/venv $(MO) map_viewer/vendor.py
 	command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q npm; }
 	$(PY) -m map_viewer.vendor
 
@@ -117,6 +125,8 @@ bench: deps data
 	$(PY) bench/bench_sosi.py
 	$(PY) bench/bench_plan_search.py
 	$(PY) bench/bench_va_wms.py
+	$(PY) bench/bench_tiles.py
+	$(PY) bench/bench_ocr.py
 	@# 200 clients for 5 minutes (plus a 30 s baseline) against ./data: about 6 minutes
 	$(PY) bench/bench_load.py --data-dir data
 

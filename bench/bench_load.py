@@ -21,12 +21,14 @@ reported, not fatal (they are what the change is measured against).
 
 Usage:
     .venv/bin/python bench/bench_load.py [--data-dir data] [--duration 300] [--clients 200] [--workers N]
-                                         [--baseline-duration 30] [--postgis]
+                                         [--baseline-duration 30] [--postgis | --replica]
+    GRUNNDATA_BENCH_LOAD_SECONDS=60 shortens the measured run (the default of --duration) on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
 import os
@@ -50,17 +52,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grunndata.kommune import load_kommune  # noqa: E402
-from grunndata.pgcluster import create_database, free_port, role_env, throwaway_cluster  # noqa: E402
+from grunndata.pgcluster import (  # noqa: E402
+    create_database,
+    free_port,
+    role_env,
+    throwaway_cluster,
+    throwaway_pgbouncer,
+    throwaway_replicated,
+)
 from grunndata.registry import Registry  # noqa: E402
 
 GRUNNDATA = Path(sys.executable).with_name("grunndata")
 PLAN_LAYERS = "reguleringsplanar-arealformal,reguleringsplanar-arealplan"
 WATER_LAYER = "drikkevassprovar-provepunkt"
-# route kind -> share of the clients (a municipality's map and plan search traffic: tiles dominate)
+# route kind -> share of the clients (a municipality's map and plan search traffic: tiles dominate; the map pages
+# draw the open layers from vector tiles, desktop GIS and the scanned plankart still ask WMS)
 SHARES = {
-    "OGC items bbox+limit": 0.18,
-    "OGC items/{id}": 0.08,
-    "WMS GetMap": 0.26,
+    "OGC items bbox+limit": 0.16,
+    "OGC items/{id}": 0.07,
+    "OGC tiles MVT": 0.16,
+    "WMS GetMap": 0.14,
     "WMS GetFeatureInfo": 0.08,
     "/api/planar search": 0.14,
     "page /": 0.05,
@@ -69,6 +80,12 @@ SHARES = {
     "page /drikkevatn": 0.05,
 }
 PATHS_PER_KIND = 400
+# OGC API Tiles (map_viewer/ogc_tiles.py): collections the map pages draw as vector tiles; those the running server
+# has no tiles for are left out, and when none has, the kind is skipped (said so in the report), not faked
+TILE_COLLECTIONS = ["reguleringsplanar-arealformal", "reguleringsplanar-arealplan", "eigedomar-teig",
+                    "drikkevassprovar-provepunkt"]
+# latency percentiles each wrk reports, so that the kinds can be merged into overall p95/p99
+GRID = [i / 10 for i in range(1, 1000)] + [99.9, 99.95, 99.99]
 
 LUA = """
 local paths = {%(paths)s}
@@ -98,11 +115,14 @@ function done(summary, latency, requests)
     for k, v in pairs(t:get("counts")) do table.insert(parts, string.format('"%%s": %%d', k, v)) end
   end
   local e = summary.errors
+  local grid = {}
+  for _, p in ipairs({%(grid)s}) do table.insert(grid, string.format("%%d", latency:percentile(p))) end
   io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "connect": %%d, "read": %%d, "write": %%d, ' ..
-    '"status": %%d, "timeout": %%d, "p50": %%d, "p95": %%d, "p99": %%d, "max": %%d, "statuses": {%%s}}\\n',
+    '"status": %%d, "timeout": %%d, "p50": %%d, "p95": %%d, "p99": %%d, "max": %%d, "statuses": {%%s}, ' ..
+    '"grid": [%%s]}\\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
-    table.concat(parts, ", ")))
+    table.concat(parts, ", "), table.concat(grid, ", ")))
 end
 """
 
@@ -117,6 +137,28 @@ class Stats:
     p95: float
     p99: float
     rps: float
+    grid: list[float]  # latency (ms) at the GRID percentiles
+
+
+def merged_percentile(stats: dict[str, Stats], p: float) -> float:
+    """Percentile `p` of all requests of all kinds: each kind's latency distribution (its GRID percentiles, a step
+    function) weighted by its requests, the smallest latency where the mixture reaches p %. Exact to the grid
+    (0.1 % steps, finer at the top)."""
+    total = sum(s.requests for s in stats.values())
+    if not total:
+        return float("nan")
+
+    def below(x: float) -> float:  # share of all requests with a latency <= x
+        out = 0.0
+        for s in stats.values():
+            n = bisect.bisect_right(s.grid, x)  # grid percentiles at or below x (the grid rises)
+            out += s.requests * (1.0 if n == len(GRID) else GRID[n - 1] / 100 if n else 0.0)
+        return out / total
+
+    for x in sorted({v for s in stats.values() for v in s.grid}):
+        if below(x) >= p / 100:
+            return x
+    return max(v for s in stats.values() for v in s.grid)
 
 
 @dataclass
@@ -206,6 +248,15 @@ def request_mix(base: str, seed: int) -> dict[str, list[str]]:
     by_id = [("reguleringsplanar-arealplan", plans), ("reguleringsplanar-arealformal", formal),
              ("eigedomar-teig", parcels), ("eigedomar-adresse", addresses), ("drikkevassprovar-provepunkt", points)]
 
+    def tile() -> str:
+        """A map page's vector tile (WebMercatorQuad, z 12-17) where people look."""
+        lon, lat = place()
+        z = rnd.randint(12, 17)
+        n = 2 ** z
+        col = int((lon + 180) / 360 * n)
+        row = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        return f"/ogc/collections/{rnd.choice(tiled)}/tiles/WebMercatorQuad/{z}/{row}/{col}?f=mvt"
+
     def item() -> str:
         coll, feats = rnd.choice(by_id)
         return f"/ogc/collections/{coll}/items/{quote(str(rnd.choice(feats)['id']), safe='')}?f=json"
@@ -238,9 +289,13 @@ def request_mix(base: str, seed: int) -> dict[str, list[str]]:
             "WIDTH": 1000, "HEIGHT": 700, "I": 500, "J": 350, "FEATURE_COUNT": 5,
             "INFO_FORMAT": info})
 
+    with httpx.Client(timeout=60) as client:
+        tiled = [c for c in TILE_COLLECTIONS
+                 if client.get(f"{base}/ogc/collections/{c}/tiles?f=json").status_code == 200]
     makers = {
         "OGC items bbox+limit": items,
         "OGC items/{id}": item,
+        "OGC tiles MVT": tile,
         "WMS GetMap": getmap,
         "WMS GetFeatureInfo": featureinfo,
         "/api/planar search": lambda: "/api/planar?" + urlencode(query()),
@@ -249,6 +304,10 @@ def request_mix(base: str, seed: int) -> dict[str, list[str]]:
         "page /planar/{id}": lambda: f"/planar/{quote(rnd.choice(plan_ids), safe='')}",
         "page /drikkevatn": lambda: rnd.choice(["/drikkevatn", "/drikkevatn?lang=nb", "/drikkevatn?lang=en"]),
     }
+    if not tiled:
+        print("OGC tiles MVT: the server has no /ogc/collections/{id}/tiles: kind left out (its clients go to the "
+              "others)", flush=True)
+        del makers["OGC tiles MVT"]
     return {kind: [make() for _ in range(PATHS_PER_KIND)] for kind, make in makers.items()}
 
 
@@ -296,9 +355,10 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def clients_per_kind(clients: int) -> dict[str, int]:
-    """Largest-remainder split of the clients over SHARES, at least one each."""
-    raw = {k: clients * s / sum(SHARES.values()) for k, s in SHARES.items()}
+def clients_per_kind(clients: int, kinds: list[str]) -> dict[str, int]:
+    """Largest-remainder split of the clients over the SHARES of `kinds`, at least one each."""
+    shares = {k: SHARES[k] for k in kinds}
+    raw = {k: clients * s / sum(shares.values()) for k, s in shares.items()}
     n = {k: max(1, int(v)) for k, v in raw.items()}
     for k in sorted(raw, key=lambda k: raw[k] - int(raw[k]), reverse=True)[:max(0, clients - sum(n.values()))]:
         n[k] += 1
@@ -311,8 +371,8 @@ def run_wrk(base: str, mix: dict[str, list[str]], conns: dict[str, int], seconds
     for i, (kind, paths) in enumerate(mix.items()):
         script = tmp / f"kind{i}.lua"
         share = max(1, max_requests * conns[kind] // sum(conns.values()))
-        script.write_text(LUA % {"paths": ", ".join(json.dumps(p) for p in paths), "max_requests": share},
-                          encoding="utf-8")
+        script.write_text(LUA % {"paths": ", ".join(json.dumps(p) for p in paths), "max_requests": share,
+                                 "grid": ", ".join(map(str, GRID))}, encoding="utf-8")
         procs[kind] = subprocess.Popen(
             ["wrk", "-t1", f"-c{conns[kind]}", f"-d{seconds}s", f"--timeout={timeout}s", "-s", str(script), base],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -329,7 +389,7 @@ def run_wrk(base: str, mix: dict[str, list[str]], conns: dict[str, int], seconds
             requests=r["requests"], errors=bad + r["connect"] + r["read"] + r["write"],
             server_errors=sum(v for k, v in statuses.items() if k >= 500), timeouts=r["timeout"],
             p50=r["p50"] / 1000, p95=r["p95"] / 1000, p99=r["p99"] / 1000,
-            rps=r["requests"] / (r["duration_us"] / 1e6))
+            rps=r["requests"] / (r["duration_us"] / 1e6), grid=[v / 1000 for v in r["grid"]])
     return results
 
 
@@ -351,8 +411,9 @@ def cells(s: Stats | None) -> str:
 
 def total(stats: dict[str, Stats]) -> str:
     req = sum(s.requests for s in stats.values())
+    p50, p95, p99 = (merged_percentile(stats, p) for p in (50, 95, 99))
     return (f"{req:7d} {sum(s.errors for s in stats.values()):5d} {sum(s.server_errors for s in stats.values()):5d} "
-            f"{sum(s.timeouts for s in stats.values()):4d} {'-':>7} {'-':>7} {'-':>7} "
+            f"{sum(s.timeouts for s in stats.values()):4d} {p50:7.1f} {p95:7.1f} {p99:7.1f} "
             f"{sum(s.rps for s in stats.values()):7.1f}")
 
 
@@ -361,11 +422,12 @@ def report(phases: list[Phase], results: list[dict[str, Stats]], conns: dict[str
     print()
     print(f"{'':28} {'':>3}  " + " | ".join(f"{p.label[:width]:<{width}}" for p in phases))
     print(f"{'route kind':28} {'cl':>3}  " + " | ".join(COLS for _ in phases))
-    for kind in SHARES:
+    for kind in conns:
         print(f"{kind:28} {conns[kind]:3d}  " + " | ".join(cells(r.get(kind)) for r in results))
     print(f"{'all':28} {sum(conns.values()):3d}  " + " | ".join(total(r) for r in results))
     print("cl = concurrent clients of the kind; err = non-2xx/3xx responses + socket errors (5xx of them shown "
-          "again); t/o = timeouts; latency in ms")
+          "again); t/o = timeouts; latency in ms; 'all': every request of every kind (percentiles of the merged "
+          "distributions)")
 
 
 def built(data_dir: Path) -> bool:
@@ -374,8 +436,9 @@ def built(data_dir: Path) -> bool:
 
 def build(env: dict[str, str]) -> None:
     print("building the data ...", flush=True)
-    done = subprocess.run([str(GRUNNDATA), "build"], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
-                          text=True)
+    # the archive's OCR (minutes of Tesseract) is not in the mix: two pages, the rest of the scans wait
+    done = subprocess.run([str(GRUNNDATA), "build"], cwd=ROOT, capture_output=True, text=True,
+                          env={"GRUNNDATA_OCR_MAX_PAGES": "2", **os.environ, **env})
     if done.returncode:
         raise SystemExit(f"grunndata build failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
@@ -383,13 +446,17 @@ def build(env: dict[str, str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--data-dir", type=Path, default=ROOT / "data", help="built there first if missing")
-    ap.add_argument("--duration", type=int, default=300, help="seconds of the measured configuration")
+    ap.add_argument("--duration", type=int, default=int(os.environ.get("GRUNNDATA_BENCH_LOAD_SECONDS", "300")),
+                    help="seconds of the measured configuration (default: GRUNNDATA_BENCH_LOAD_SECONDS, else 300)")
     ap.add_argument("--baseline-duration", type=int, default=30, help="seconds of the baseline; 0: no baseline")
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--timeout", type=int, default=30, help="client timeout per request, s")
     ap.add_argument("--max-requests", type=int, default=2_000_000, help="upper bound of requests per configuration")
     ap.add_argument("--postgis", action="store_true", help="serve from a throwaway PostGIS cluster instead")
+    ap.add_argument("--replica", action="store_true",
+                    help="PostGIS with a hot standby: build on the primary, serve reads from the standby through "
+                         "pgbouncer (transaction pooling, GRUNNDATA_DATABASE_READ_URL)")
     ap.add_argument("--seed", type=int, default=4614)
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -399,12 +466,19 @@ def main() -> None:
     if args.baseline_duration:
         phases.insert(0, Phase(f"baseline: 1 worker, WMS in-thread, {args.baseline_duration} s", 1, "0",
                                args.baseline_duration))
-    conns = clients_per_kind(args.clients)
     tmp = Path(tempfile.mkdtemp(prefix="grunndata-load-"))
     failed = False
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, tmp, True)
-        if args.postgis:
+        if args.replica:
+            rep = stack.enter_context(throwaway_replicated())
+            url = create_database(rep.primary.url, "load")
+            env = {"GRUNNDATA_DATA_DIR": str(tmp / "data"), **role_env(url)}
+            build(env)
+            rep.wait_for_replay()
+            port = stack.enter_context(throwaway_pgbouncer({"load": rep.standby.url.rsplit("/", 1)[0] + "/load"}))
+            env["GRUNNDATA_DATABASE_READ_URL"] = f"postgresql://127.0.0.1:{port}/load"
+        elif args.postgis:
             url = create_database(stack.enter_context(throwaway_cluster()), "load")
             env = {"GRUNNDATA_DATA_DIR": str(tmp / "data"), **role_env(url)}
             build(env)
@@ -414,7 +488,8 @@ def main() -> None:
                    "GRUNNDATA_DATABASE_URL_ACCESS": ""}
             if not built(args.data_dir):
                 build(env)
-        store = "PostGIS" if args.postgis else "GeoPackage"
+        store = ("PostGIS standby via pgbouncer" if args.replica else "PostGIS") if args.postgis or args.replica \
+            else "GeoPackage"
         print(f"{os.cpu_count()} cores, store {store}, {args.clients} clients, timeout {args.timeout} s, "
               f"kommune {load_kommune().namn}", flush=True)
         mix: dict[str, list[str]] | None = None
@@ -425,6 +500,7 @@ def main() -> None:
             try:
                 if mix is None:
                     mix = request_mix(base, args.seed)
+                    conns = clients_per_kind(args.clients, list(mix))
                 check_mix(base, mix)
                 warm = {k: max(2, phase.workers) for k in conns}  # every worker binds its maps, starts renderers
                 run_wrk(base, mix, warm, 5, 10_000, args.timeout, tmp)

@@ -1,10 +1,12 @@
-"""Plan search p50/p95 over 100 k generated plans, on the embedded GeoPackage store and on PostGIS.
+"""Plan search p50/p95 per query kind over 100 k and 500 k generated plans, on GeoPackage and on PostGIS, beside the
+search as it was before issue 15 (the baseline, tests/plan_search_baseline.py) on the same store in the same run.
 
 The plans are rectangles scattered over Stord's land with names drawn from the sample's vocabulary
 (so typo queries hit thousands of candidates); the Stord sample matrikkel gives addresses and parcels.
 Queries, in equal shares: a typo plan name, a planID, an address, a gnr/bnr, a map click (lon/lat).
 In-process PlanSearch (what /api/planar calls), sequential, fixed seed.
-Usage: .venv/bin/python bench/bench_plan_search.py [--plans 100000] [--queries 300]
+Usage: .venv/bin/python bench/bench_plan_search.py [--plans 100000,500000] [--queries 300]
+Goal (issue 15): p95 < 50 ms for every kind at 500 k on both stores, with the same hits.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from grunndata.store.gpkg import GpkgStore  # noqa: E402
 from grunndata.store.postgis import PostgisStore  # noqa: E402
 from map_viewer.plan_search import PlanSearch  # noqa: E402
 from pipelines.vector_file import run as read_vector  # noqa: E402
+from tests import plan_search_baseline as baseline  # noqa: E402
 
 WORDS = ["bustadfelt", "sentrum", "næringsområde", "hyttefelt", "skule", "idrettsanlegg", "gang- og sykkelveg",
          "detaljregulering", "områderegulering", "kvartal", "aust", "vest", "del"]
@@ -71,39 +74,36 @@ def pct(times: list[float], p: float) -> float:
     return float(np.percentile(times, p))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--plans", type=int, default=100_000)
-    ap.add_argument("--queries", type=int, default=300)
-    args = ap.parse_args()
-    rng = random.Random(4614)
-    tmp = Path(tempfile.mkdtemp(prefix="grunndata-plansok-"))
+def datasets(tmp: Path) -> Registry:
+    """The two datasets the search reads, `arealplan` only for the plans, the Stord sample for the matrikkel."""
     ds_dir = tmp / "datasets"
     spec = yaml.safe_load((ROOT / "datasets" / "reguleringsplanar" / "dataset.yml").read_text(encoding="utf-8"))
     spec["schema"] = [t for t in spec["schema"] if t["name"] == "arealplan"]
-    (ds_dir / "reguleringsplanar").mkdir(parents=True)
+    (ds_dir / "reguleringsplanar").mkdir(parents=True, exist_ok=True)
     (ds_dir / "reguleringsplanar" / "dataset.yml").write_text(yaml.safe_dump(spec, allow_unicode=True))
     eig = ROOT / "datasets" / "eigedomar"
-    (ds_dir / "eigedomar").mkdir()
+    (ds_dir / "eigedomar").mkdir(exist_ok=True)
     (ds_dir / "eigedomar" / "dataset.yml").write_text((eig / "dataset.yml").read_text(encoding="utf-8"))
-    (ds_dir / "eigedomar" / "kjelder").symlink_to(eig / "kjelder")
+    if not (ds_dir / "eigedomar" / "kjelder").exists():
+        (ds_dir / "eigedomar" / "kjelder").symlink_to(eig / "kjelder")
     if not (eig / "kjelder" / "adresser.geojson").exists():
         load_generator(eig).generate()
-    registry = Registry(ds_dir)
-    plans_ds, eig_ds = registry.get("reguleringsplanar"), registry.get("eigedomar")
-    eig_tables = read_vector(eig_ds).tables
-    streets = sorted(set(eig_tables["adresse"]["adressenamn"].str.strip()))
-    t = time.perf_counter()
-    plans = fake_plans(args.plans, streets, rng)
-    print(f"generated {len(plans)} plans in {time.perf_counter() - t:.1f} s", flush=True)
+    return Registry(ds_dir)
 
-    addresses = eig_tables["adresse"].sample(60, random_state=1)
-    parcels = eig_tables["teig"].sample(60, random_state=2)
+
+def workload(registry: Registry, n_plans: int, n_queries: int) -> tuple[gpd.GeoDataFrame, dict, list[tuple[str, dict]]]:
+    """Plans, the matrikkel tables and the queries, all from one fixed seed."""
     from pyproj import Transformer
 
+    rng = random.Random(4614)
+    eig_tables = read_vector(registry.get("eigedomar")).tables
+    streets = sorted(set(eig_tables["adresse"]["adressenamn"].str.strip()))
+    plans = fake_plans(n_plans, streets, rng)
+    addresses = eig_tables["adresse"].sample(60, random_state=1)
+    parcels = eig_tables["teig"].sample(60, random_state=2)
     ll = Transformer.from_crs(25832, 4326, always_xy=True)
     queries: list[tuple[str, dict]] = []
-    for i in range(args.queries):
+    for i in range(n_queries):
         kind = i % 5
         if kind == 0:
             name = plans["plannavn"].iloc[rng.randrange(len(plans))]
@@ -119,35 +119,81 @@ def main() -> None:
         else:
             c = plans.geometry.iloc[rng.randrange(len(plans))].centroid
             queries.append(("kartklikk", {"point": ll.transform(c.x, c.y), "lonlat": True}))
+    return plans, eig_tables, queries
 
-    results = []
+
+def timed(search, q: dict) -> tuple[float, dict]:
+    t = time.perf_counter()
+    found = search.search(**q)
+    return (time.perf_counter() - t) * 1000, found
+
+
+def same_hits(new: dict, old: dict) -> str:
+    """'=' the same answer; '~' as many hits, as good (the same scores on the page), other plans among equally good
+    ones (at scale the old 200 candidates were an arbitrary pick among thousands of ties); '+' more hits, every old
+    hit kept or outranked; '!' otherwise."""
+    if new == old:
+        return "="
+    scores = [sorted((p["score"] for p in x["planar"]), reverse=True) for x in (new, old)]
+    if new["treff"] == old["treff"] and scores[0] == scores[1]:
+        return "~"
+    ids_new, ids_old = ({p["plan_id"] for p in x["planar"]} for x in (new, old))
+    if new["treff"] > old["treff"] and (ids_old <= ids_new or len(new["planar"]) >= len(old["planar"])):
+        return "+"
+    return "!"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--plans", default="100000,500000", help="comma-separated plan counts")
+    ap.add_argument("--queries", type=int, default=300)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="grunndata-plansok-"))
+    registry = datasets(tmp)
+    plans_ds, eig_ds = registry.get("reguleringsplanar"), registry.get("eigedomar")
+    rows = []
     with throwaway_cluster() as pg:
-        db = create_database(pg, "plansok")
-        for label, store in (("GeoPackage (FTS5 + R*Tree)", GpkgStore(tmp / "gpkg")),
-                             ("PostGIS (pg_trgm + GiST)", PostgisStore(db))):
+        for n in (int(x) for x in args.plans.split(",")):
             t = time.perf_counter()
-            store.publish(plans_ds, {"arealplan": plans})
-            store.publish(eig_ds, eig_tables)
-            print(f"{label}: published in {time.perf_counter() - t:.1f} s", flush=True)
-            search = PlanSearch(store)
-            for _, q in queries[:10]:  # warm caches and pools
-                search.search(**q)
-            by_kind: dict[str, list[float]] = {}
-            hits = 0
-            for kind, q in queries:
+            plans, eig_tables, queries = workload(registry, n, args.queries)
+            print(f"generated {len(plans)} plans in {time.perf_counter() - t:.1f} s", flush=True)
+            for label, store in (("GeoPackage", GpkgStore(tmp / f"gpkg{n}")),
+                                 ("PostGIS", PostgisStore(create_database(pg, f"plansok{n}")))):
                 t = time.perf_counter()
-                found = search.search(**q)
-                by_kind.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
-                hits += found["treff"] > 0
-            every = [x for v in by_kind.values() for x in v]
-            results.append((label, "alle", len(every), statistics.median(every), pct(every, 95), hits))
-            for kind, times in by_kind.items():
-                results.append((label, kind, len(times), statistics.median(times), pct(times, 95), None))
-    print(f"\nplan search over {len(plans)} plans ({args.queries} queries, sequential, in-process)")
-    print(f"{'store':<28} {'query':<18} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
-    for label, kind, n, p50, p95, hits in results:
-        extra = f"   ({hits}/{n} with results)" if hits is not None else ""
-        print(f"{label:<28} {kind:<18} {n:>4} {p50:8.1f} {p95:8.1f}{extra}")
+                store.publish(plans_ds, {"arealplan": plans})
+                store.publish(eig_ds, eig_tables)
+                print(f"{label} {n}: published in {time.perf_counter() - t:.1f} s", flush=True)
+                new, old = PlanSearch(store), baseline.PlanSearch(store)
+                for _, q in queries[:10]:  # warm caches and pools
+                    new.search(**q), old.search(**q)
+                by_kind: dict[str, dict[str, list]] = {}
+                for i, (kind, q) in enumerate(queries):
+                    # interleaved, in alternating order, so load from other processes hits both alike
+                    if i % 2:
+                        t_new, found_new = timed(new, q)
+                        t_old, found_old = timed(old, q)
+                    else:
+                        t_old, found_old = timed(old, q)
+                        t_new, found_new = timed(new, q)
+                    k = by_kind.setdefault(kind, {"old": [], "new": [], "same": []})
+                    k["old"].append(t_old), k["new"].append(t_new), k["same"].append(same_hits(found_new, found_old))
+                for kind, k in by_kind.items():
+                    rows.append((n, label, kind, len(k["new"]), statistics.median(k["old"]), pct(k["old"], 95),
+                                 statistics.median(k["new"]), pct(k["new"], 95), k["same"]))
+                if isinstance(store, GpkgStore):
+                    for path in (tmp / f"gpkg{n}").glob("*.gpkg"):
+                        path.unlink()
+    print(f"\nplan search, {args.queries} queries per size, sequential, in-process; baseline = the search before "
+          "issue 15 (tests/plan_search_baseline.py) on the same store, interleaved with the new one")
+    print("same hits: '=' identical answer, '~' as many and as good hits, other plans among equal ties, "
+          "'+' more hits, '!' differs")
+    print(f"{'plans':>7} {'store':<10} {'query':<18} {'n':>3} {'before p50':>10} {'p95':>7} {'now p50':>8} "
+          f"{'p95':>7} {'goal p95':>8}  same hits")
+    for n, label, kind, count, o50, o95, n50, n95, same in rows:
+        tally = " ".join(f"{c}{same.count(c)}" for c in "=~+!" if same.count(c))
+        goal = "< 50 ok" if n95 < 50 else "< 50 NO"
+        print(f"{n:>7} {label:<10} {kind:<18} {count:>3} {o50:10.1f} {o95:7.1f} {n50:8.1f} {n95:7.1f} {goal:>8}  "
+              f"{tally}")
 
 
 if __name__ == "__main__":

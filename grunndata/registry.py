@@ -133,6 +133,8 @@ class Table(_Strict):
     fields: dict[str, Field_]
     wms: WmsStyle | None = None
     search: list[str] = Field(default_factory=list, description="text columns indexed for search (FTS5/pg_trgm)")
+    name_search: list[str] = Field(default_factory=list, description="short text columns (names, identifiers, "
+                                   "addresses) with a name index: typo-tolerant lookup at scale (store/names.py)")
     raster: RasterIndex | None = Field(default=None, description="the table indexes raster files (a WMS layer)")
 
     @model_validator(mode="after")
@@ -140,6 +142,7 @@ class Table(_Strict):
         if self.geometry is None and (self.wms or self.raster):
             raise ValueError("a table without geometry can have no 'wms' or 'raster'")
         for key in filter(None, (self.id_field, self.time_field, self.wms and self.wms.classify_by, *self.search,
+                                 *self.name_search,
                                  self.raster and self.raster.location_field)):
             if key not in self.fields:
                 raise ValueError(f"'{key}' is not among the table's fields")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 # Which setting names the database URL of each role (see grunndata/db_roles.py and README "Deployment: database
@@ -31,6 +32,10 @@ class Settings:
     database_url_public: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL_PUBLIC"))
     database_url_restricted: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL_RESTRICTED"))
     database_url_access: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_URL_ACCESS"))
+    # Where the reading roles (public, restricted) connect when set: a hot standby, or pgbouncer in front of one
+    # (README "Deployment: many workers over one PostGIS"). Only its host, port, database and query are used; each
+    # role keeps the user and password of its own URL. Writer and access (sessions, access log) stay on the primary.
+    database_read_url: str = field(default_factory=lambda: env_or_file("GRUNNDATA_DATABASE_READ_URL"))
     # Names of the database roles `grunndata db roles` creates and publishing grants to: <prefix>_public,
     # <prefix>_restricted, <prefix>_access (roles are per cluster: two deployments in one cluster need two prefixes).
     database_role_prefix: str = field(
@@ -48,7 +53,21 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("GRUNNDATA_MAPFILE_DIR", ROOT / "publishers" / "mapfiles")))
     # A build whose table would shrink by more than this share is refused (dataset.yml publish.max_shrink wins).
     max_shrink: str = field(default_factory=lambda: os.environ.get("GRUNNDATA_MAX_SHRINK", ""))
+    # OGC API items count their matches up to this many for numberMatched, and leave it out beyond (0: count all)
+    match_count_cap: int = field(default_factory=lambda: int(os.environ.get("GRUNNDATA_MATCH_COUNT_CAP", "10000")))
     kommune_file: Path = field(default_factory=lambda: Path(os.environ.get("GRUNNDATA_KOMMUNE", ROOT / "kommune.yml")))
+    # National WMS layers of the property report (service URLs, layer names, timeouts, cache lifetime).
+    national_layers_file: Path = field(default_factory=lambda: Path(os.environ.get(
+        "GRUNNDATA_NATIONAL_LAYERS", ROOT / "grunndata" / "data" / "nasjonale_lag.yml")))
+    # OCR of scanned archive pages (pipelines/ocr.py): empty = an embedded Dask LocalCluster of processes (one per
+    # core, or GRUNNDATA_OCR_WORKERS); tcp://host:8786 = send the pages to that Dask scheduler's workers.
+    dask_scheduler: str = field(default_factory=lambda: os.environ.get("GRUNNDATA_DASK_SCHEDULER", ""))
+    ocr_workers: int = field(default_factory=lambda: int(os.environ.get("GRUNNDATA_OCR_WORKERS", "0") or 0))
+    # Pages OCR'd per run at most (0 = all); the rest wait, withheld, for the next run (tests keep builds short).
+    ocr_max_pages: int = field(default_factory=lambda: int(os.environ.get("GRUNNDATA_OCR_MAX_PAGES", "0") or 0))
+    # A page whose mean word confidence (0-100) is below this waits in the review queue instead of being published.
+    ocr_min_confidence: float = field(
+        default_factory=lambda: float(os.environ.get("GRUNNDATA_OCR_MIN_CONFIDENCE", "70") or 70))
     # Kartverket's open topographic WMTS; the map page falls back to no base map when offline.
     basemap_url: str = field(
         default_factory=lambda: os.environ.get(
@@ -83,12 +102,22 @@ class Settings:
             return self.database_url
         if role not in ("public", "restricted", "access"):
             raise ValueError(f"unknown database role '{role}'")
-        return getattr(self, f"database_url_{role}") or self.database_url
+        url = getattr(self, f"database_url_{role}") or self.database_url
+        return on_server(url, self.database_read_url) if self.database_read_url and role != "access" else url
 
     @property
     def run_dir(self) -> Path:
         """Derived files (OpenAPI document, bound mapfiles); rebuilt at start, never state."""
         return self.data_dir / "run"
+
+
+def on_server(role_url: str, server_url: str) -> str:
+    """`role_url`'s user and password on `server_url`'s host, port and database (and its query, e.g. sslmode)."""
+    role, server = urlsplit(role_url), urlsplit(server_url)
+    credentials = role.netloc.rpartition("@")[0]
+    host = server.netloc.rpartition("@")[2]
+    return urlunsplit((server.scheme or role.scheme, f"{credentials}@{host}" if credentials else host,
+                       server.path or role.path, server.query or role.query, ""))
 
 
 def get_settings() -> Settings:

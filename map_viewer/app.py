@@ -17,6 +17,7 @@ from grunndata.store import open_store
 
 from . import archive, budget, catalogue, contractor, home, plans, property, water
 from .auth import Authenticator, Gate
+from .caching import HttpCaching
 from .context import AppContext
 from .errors import add_error_handlers
 from .ogc import pygeoapi_app
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title=f"grunndata: {kommune.namn}", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     add_error_handlers(app)
+    # ETag/Last-Modified from the store's build log, 304 on revalidation, Cache-Control per route (caching.py)
+    app.add_middleware(HttpCaching, builds=store.builds, dataset_ids=list(registry.datasets))
     # security headers on every response (mounts and 404s included); URLs built from the public URL, never Host
     app.add_middleware(SecureASGIMiddleware, secure=security_headers(settings))
     app.add_middleware(PublicOrigin, base_url=settings.base_url)

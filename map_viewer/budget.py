@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from grunndata.store import Query
-from pipelines.budget import TYPES, codes
+from pipelines.budget import TYPES, code_name, codes
 
 from .context import AppContext
 
@@ -191,15 +191,39 @@ def _income_source(art: str) -> str:
     return next(name for name, prefixes in INCOME_SOURCES if any(art.startswith(p) for p in prefixes))
 
 
+def _arts(rows: list[dict], lo: int, hi: int, but: tuple[str, ...] = ()) -> float:
+    """Sum of the rows whose art lies in lo..hi (inclusive), leaving out the arts in `but`."""
+    return sum(r["belop"] for r in rows if r["art"].isdigit() and lo <= int(r["art"]) <= hi and r["art"] not in but)
+
+
+INTERNAL = ("290", "790")  # internkjøp / internsal: the kommune paying itself, left out of both sides
+
+
 def key_figures(drift: list[dict]) -> dict[str, float]:
-    """Driftsinntekter, driftsutgifter, netto finans and netto driftsresultat (simplified: avsetjingar and internal
-    transactions are not separated) from a year's drift rows, KOSTRA sign (income negative)."""
-    inntekter = -sum(r["belop"] for r in drift if r["art"][:1] in "678")
-    utgifter = sum(r["belop"] for r in drift if r["art"][:1] in "01234")
-    finans = sum(r["belop"] for r in drift if r["art"][:2] in ("50", "51", "90"))
-    resultat = inntekter - utgifter - finans
-    return {"driftsinntekter": inntekter, "driftsutgifter": utgifter, "netto_finans": finans,
-            "netto_driftsresultat": resultat, "andel": resultat / inntekter if inntekter else 0.0}
+    """KOSTRA's operating result in its steps from a year's drift rows (KOSTRA sign: income negative, art groups as
+    in ../shared/reference/kostra-budsjett.md):
+    brutto driftsresultat = driftsinntekter (art 6xx-8xx) - driftsutgifter (art 0xx-4xx, avskrivingar 590);
+    netto driftsresultat = brutto - netto finans (renter, avdrag, utlån 500-529 less renteinntekter, utbytte, mottekne
+    avdrag 900-929) + motpost avskrivingar (990); then the disposal of it: avsetjingar til fond (540-559), bruk av
+    fond (940-959) and overføring til investering (570) leave årets meirforbruk/mindreforbruk (`resultat`)."""
+    inntekter = -_arts(drift, 600, 899, INTERNAL)
+    utgifter = _arts(drift, 0, 499, INTERNAL) + _arts(drift, 590, 599)
+    brutto = inntekter - utgifter
+    finans = _arts(drift, 500, 529) + _arts(drift, 900, 929)
+    motpost = -_arts(drift, 990, 999)
+    netto = brutto - finans + motpost
+    avsetjingar = _arts(drift, 540, 559)
+    bruk = -_arts(drift, 940, 959)
+    til_investering = _arts(drift, 570, 579)
+    resultat = netto - avsetjingar + bruk - til_investering
+
+    def share(v: float) -> float:
+        return v / inntekter if inntekter else 0.0
+    return {"driftsinntekter": inntekter, "driftsutgifter": utgifter, "brutto_driftsresultat": brutto,
+            "netto_finans": finans, "motpost_avskrivingar": motpost, "netto_driftsresultat": netto,
+            "andel": share(netto), "avsetjingar": avsetjingar, "bruk_av_fond": bruk,
+            "netto_avsetjingar": avsetjingar - bruk, "andel_avsetjingar": share(avsetjingar - bruk),
+            "til_investering": til_investering, "resultat": resultat, "andel_resultat": share(resultat)}
 
 
 def _sum_by(rows: list[dict], key: str) -> dict[str, float]:
@@ -251,6 +275,7 @@ def register_pages(r: APIRouter, ctx: AppContext, rows, population) -> None:
         lang = pick_lang(request)
         phases = {t: sorted({r["aar"] for r in rows([("type", t)])}) for t in TYPES}
         return {"year": year, "typ": typ, "type_name": _(TYPE_NAMES[typ]), "fmt": _fmt(lang), "phases": phases,
+                "lang": lang,
                 "type_names": {t: _(n) for t, n in TYPE_NAMES.items()}, "pop": population().get(year)}
 
     @r.get("/budsjett", response_class=HTMLResponse, include_in_schema=False)
@@ -319,7 +344,7 @@ def register_pages(r: APIRouter, ctx: AppContext, rows, population) -> None:
         data = rows([("aar", year), ("type", typ), ("tenesteomrade", kode)])
         acc = rows([("aar", year), ("type", "rekneskap"), ("tenesteomrade", kode)])
         by_f, acc_f = _sum_by(data, "funksjon"), _sum_by(acc, "funksjon")
-        names = {x["funksjon"]: x["funksjon_namn"] for x in data}
+        names = {x["funksjon"]: code_name("funksjon", x["funksjon"], c["lang"]) or x["funksjon_namn"] for x in data}
         series = [c["type_name"]] + ([_(TYPE_NAMES["rekneskap"])] if acc and typ != "rekneskap" else [])
         out = [{"label": f"{f} {names[f]}", "href": f"/budsjett/funksjon/{f}?aar={year}&type={typ}",
                 "values": [round(by_f[f])] + ([round(acc_f.get(f, 0))] if len(series) > 1 else [])}
@@ -340,14 +365,14 @@ def register_pages(r: APIRouter, ctx: AppContext, rows, population) -> None:
         data = rows([("aar", year), ("type", typ), ("funksjon", kode)])
         acc = rows([("aar", year), ("type", "rekneskap"), ("funksjon", kode)])
         by_a, acc_a = _sum_by(data, "art"), _sum_by(acc, "art")
-        names = {x["art"]: x["art_namn"] for x in data + acc}
+        names = {x["art"]: code_name("art", x["art"], c["lang"]) or x["art_namn"] for x in data + acc}
         series = [c["type_name"]] + ([_(TYPE_NAMES["rekneskap"])] if acc and typ != "rekneskap" else [])
         out = [{"label": f"{a} {names[a]}", "href": None,
                 "values": [round(by_a.get(a, 0))] + ([round(acc_a.get(a, 0))] if len(series) > 1 else [])}
                for a in sorted(set(by_a) | (set(acc_a) if len(series) > 1 else set()))]
         ch = chart("art", _("Per type of expense and income (art)"), _("Art"), series, out,
                    _api(aar=year, type=typ, funksjon=kode, group_by="art"))
-        return ctx.page(request, "budget_function.html", **c, kode=kode, title=fdef["namn"],
+        return ctx.page(request, "budget_function.html", **c, kode=kode, title=code_name("funksjon", kode, c["lang"]),
                         area=fdef["tenesteomrade"], area_name=area_name(fdef["tenesteomrade"]), fig=ch,
                         total=sum(by_a.values()), unverified=fdef["verifisert"] != "ja")
 

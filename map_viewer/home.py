@@ -9,8 +9,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from grunndata.errors import GrunndataError
 
 from .context import AppContext
+from .field_labels import labels as field_labels
 from .i18n import pick_lang
+from .ogc_tiles import vector_style
 from .vendor import SWAGGER_UI
+
+WMS_FASTER = frozenset({"eigedomar-teig"})  # measured, see map_page
 
 
 def router(ctx: AppContext) -> APIRouter:
@@ -54,6 +58,13 @@ def router(ctx: AppContext) -> APIRouter:
     def map_page(request: Request) -> HTMLResponse:
         layers = [{"name": x["collection"], "title": x["table"].title.get(pick_lang(request))}
                   for x in ctx.open_layers() if x["wms"]]
-        return ctx.page(request, "map.html", layers=layers, bbox=ctx.kommune.bbox_4326())
+        # vector tiles where they are faster to serve than the PNG (bench/bench_tiles.py: points, plans and
+        # arealformål 1.1-1.6x; the dense parcels ~0.7-0.9x at 2.3x the bytes, so those stay WMS) and the layer has
+        # no labels (MapLibre would need glyphs); past zoom 16 the tiles are overzoomed, nothing more is loaded
+        looks = {x["collection"]: vector_style(x["table"]) for x in ctx.open_layers()
+                 if x["wms"] and not x["table"].raster and not x["table"].wms.label
+                 and x["collection"] not in WMS_FASTER}
+        return ctx.page(request, "map.html", layers=layers, looks=looks, bbox=ctx.kommune.bbox_4326(),
+                        field_labels=list(field_labels().items()))  # in the catalog's order
 
     return r

@@ -107,7 +107,11 @@ def pygeoapi_app(config: Path, settings: Settings, module: str = "pygeoapi.starl
     from .ogc_filter import install as install_cql2
 
     install_cql2()
+    from .ogc_fastpath import install as install_fastpath
+
+    install_fastpath()
     from .ogc_provider import map_provider_or_404
+    from .ogc_tiles import install as with_tiles
 
     map_provider_or_404()
     _datetime_outside_the_extent_is_empty()
@@ -121,14 +125,14 @@ def pygeoapi_app(config: Path, settings: Settings, module: str = "pygeoapi.starl
         if module == "pygeoapi.starlette_app":
             from pygeoapi.starlette_app import APP
 
-            return APP
+            return with_tiles(APP)
         import pygeoapi.starlette_app as template
 
         spec = importlib.util.spec_from_file_location(module, template.__file__)
         copy = importlib.util.module_from_spec(spec)
         sys.modules[module] = copy
         spec.loader.exec_module(copy)
-        return copy.APP
+        return with_tiles(copy.APP)
     finally:
         if module != "pygeoapi.starlette_app":
             for k, v in before.items():

@@ -25,6 +25,8 @@ from grunndata.registry import Registry, get_registry
 from grunndata.settings import get_settings
 from grunndata.store import Query, Store, open_store
 
+from .ogc_fastpath import raw_geometry_wanted, target
+
 
 class StoreUnavailableError(ProviderConnectionError):
     """The store is down (PostgreSQL restarting): 503, so clients and proxies retry instead of giving up."""
@@ -93,25 +95,35 @@ class StoreProvider(BaseProvider):
                 self._fields[name] = field
         return self._fields
 
-    @crs_transform
     def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results", bbox: list | None = None,
               datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
               select_properties: list | None = None, skip_geometry: bool = False, q: str | None = None,
               **kwargs) -> dict:
         date_only = bool(self.time_field) and self._fields.get(self.time_field, {}).get("format") == "date"
+        # The answer's CRS: the store transforms (PostGIS ST_Transform, GeoPackage one vectorised pyproj call)
+        # instead of pygeoapi's @crs_transform, a Shapely round trip and a new Transformer per request.
+        spec = kwargs.get("crs_transform_spec")
+        out_srid, lat_first = target(spec.target_crs_uri) if spec is not None else (None, False)
+        by_store = spec is None or out_srid is not None
         query = Query(
             bbox=tuple(bbox) if bbox else None, properties=list(properties or []), time_field=self.time_field,
             time_range=parse_datetime(datetime_, date_only), text=q, limit=limit, offset=offset,
             sortby=[(s["property"], s["order"] != "-") for s in sortby or []],
             select=list(select_properties or []) or None,
-            skip_geometry=skip_geometry, hits_only=resulttype == "hits", filter=kwargs.get("filterq"))
+            skip_geometry=skip_geometry, hits_only=resulttype == "hits", filter=kwargs.get("filterq"),
+            out_srid=out_srid if spec is not None else None, out_lat_first=lat_first,
+            count_cap=get_settings().match_count_cap or None, raw_geometry=by_store and raw_geometry_wanted())
         self._check_properties(query.properties)
         try:
             page = _store(self.dataset_id).query(self.dataset_id, self.table, self.id_field, query)
         except GrunndataError as exc:
             raise provider_error(exc) from exc
-        return {"type": "FeatureCollection", "features": page.features,
-                "numberMatched": page.matched, "numberReturned": len(page.features)}
+        result = {"type": "FeatureCollection", "features": page.features, "numberReturned": len(page.features)}
+        if page.matched is not None:  # more than the cap: left out, as OGC API Features allows (not guessed)
+            result["numberMatched"] = page.matched
+        if not by_store:  # a CRS without an EPSG code: pygeoapi's own transform
+            return crs_transform(lambda **_: result)(crs_transform_spec=spec)
+        return result
 
     def _check_properties(self, properties: list[tuple[str, object]]) -> None:
         """A value that cannot be the property's type is the caller's error on both stores (PostGIS would fail
@@ -265,3 +277,73 @@ def _exception_text(body: bytes) -> str:
         return " ".join(t.strip() for t in etree.fromstring(body).itertext() if t.strip())[:300]
     except etree.XMLSyntaxError:
         return body[:300].decode("utf-8", "replace")
+
+
+class SakRecordsProvider(BaseProvider):
+    """The byggesak catalogue as OGC API Records: one record per published sak (already screened by the pipeline:
+    public titles, identifiers as [skjerma]), read through the store with its paging, free text (q) over title and
+    saksnummer, and properties; each record links to its page /arkiv/sak/{id}. `data` is "<dataset>/<table>"."""
+
+    def __init__(self, provider_def: dict) -> None:
+        super().__init__(provider_def)
+        self.dataset_id, self.table = provider_def["data"].split("/", 1)
+        self.id_field = provider_def.get("id_field", "sak_id")
+        self._fields = {k: {"type": t} for k, t in (("type", "string"), ("title", "string"),
+                                                     ("saksnummer", "string"), ("saksstatus", "string"),
+                                                     ("saksaar", "integer"), ("gnr", "integer"),
+                                                     ("bnr", "integer"))}
+
+    def get_fields(self) -> dict:
+        return self._fields
+
+    def _record(self, f: dict) -> dict:
+        p = f["properties"]
+        base = get_settings().base_url
+        return {"type": "Feature", "id": p[self.id_field], "geometry": None,
+                "properties": {"type": "sak", "title": f"{p.get('saksnummer')} {p.get('tittel')}",
+                               "saksnummer": p.get("saksnummer"), "saksstatus": p.get("saksstatus"),
+                               "saksaar": p.get("saksaar"), "gnr": p.get("gnr"), "bnr": p.get("bnr"),
+                               "skjermingshjemmel": p.get("skjermingshjemmel") or None,
+                               "time": {"date": p.get("saksdato")} if p.get("saksdato") else None,
+                               "keywords": ["byggesak", p.get("mappetype") or "saksmappe"]},
+                "links": [{"rel": "alternate", "type": "text/html", "title": p.get("saksnummer"),
+                           "href": f"{base}/arkiv/sak/{p[self.id_field]}"}]}
+
+    def query(self, offset: int = 0, limit: int = 10, resulttype: str = "results", bbox: list | None = None,
+              datetime_: str | None = None, properties: list | None = None, sortby: list | None = None,
+              select_properties: list | None = None, skip_geometry: bool = False, q: str | None = None,
+              **kwargs) -> dict:
+        if kwargs.get("filterq") is not None or bbox:
+            raise ProviderInvalidQueryError(user_msg="the case catalogue takes q= and properties "
+                                                     "(saksnummer, saksstatus, saksaar, gnr, bnr)")
+        store = _store(self.dataset_id)
+        props = []
+        for k, v in properties or []:
+            if k not in self._fields or k in ("type", "title"):
+                raise ProviderInvalidQueryError(user_msg=f"unknown property '{k}'")
+            if self._fields[k]["type"] == "integer":
+                if not str(v).isdigit():
+                    raise ProviderInvalidQueryError(user_msg=f"{k} must be a whole number")
+                v = int(v)
+            props.append((k, v))
+        try:
+            ids = None
+            if q:
+                ids = store.search(self.dataset_id, self.table, self.id_field, ["tittel", "saksnummer"], q[:200])
+            page = store.query(self.dataset_id, self.table, self.id_field, Query(
+                properties=props, ids=ids, limit=min(limit, 1000), offset=offset, skip_geometry=True,
+                sortby=[("saksdato", False)], hits_only=resulttype == "hits"))
+        except GrunndataError as exc:
+            raise provider_error(exc) from exc
+        feats = [self._record(f) for f in page.features]
+        return {"type": "FeatureCollection", "features": feats, "numberMatched": page.matched,
+                "numberReturned": len(feats)}
+
+    def get(self, identifier: str, **kwargs) -> dict:
+        try:
+            f = _store(self.dataset_id).get(self.dataset_id, self.table, self.id_field, str(identifier)[:100])
+        except GrunndataError as exc:
+            raise provider_error(exc) from exc
+        if f is None:
+            raise ProviderItemNotFoundError(f"no record {identifier}")
+        return self._record(f)

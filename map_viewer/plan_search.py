@@ -1,9 +1,11 @@
 """The citizen's plan search: name (typo-tolerant), planID, saksnummer, address, gnr/bnr, or a point.
 
 Reads only the store (datasets `reguleringsplanar` and `eigedomar`), so every worker over the same
-store answers the same. Candidates come from the store's text index (FTS5 / pg_trgm) and R*Tree/GiST;
-ranking is done here: status group first (gjeldande, under arbeid, historisk), as municipal
-planregisters list them, then match score, then newest ikrafttredelsesdato.
+store answers the same. Plans by text come from the store's name index (grunndata/store/names.py: every plan
+scoring at least NAME_MIN_SCORE is considered, the best 200 kept; GeoPackage and PostGIS give the same), plans by
+place from the store's exact intersection test over its R*Tree/GiST (`Store.intersecting`). Ranking is done
+here: status group first (gjeldande, under arbeid, historisk), as municipal planregisters list them, then match
+score, then newest ikrafttredelsesdato.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pyproj import Transformer
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
+from grunndata.matrikkelnummer import parse as parse_matrikkelnummer
 from grunndata.store import Query, Store
-from grunndata.textsearch import score
+from grunndata.textsearch import Matcher
 from pipelines.plan_codes import GROUP_ORDER
 
 PLANS, PROPERTIES = "reguleringsplanar", "eigedomar"
@@ -27,6 +30,7 @@ MATRIKKEL = re.compile(r"^\s*(\d{1,4})\s*/\s*(\d{1,5})(?:\s*/\s*(\d{1,4}))?(?:\s
 PLANID = re.compile(r"^\s*\d[\d\-_]{3,15}\s*$")
 MIN_SHARED_M2 = 1.0  # a plan that only touches a parcel's boundary does not "apply" to it
 ADDRESS_MIN_SCORE = 0.8
+NAME_MIN_SCORE = 0.5  # a plan name this like the query is a hit (identifiers must contain it: score 1.0)
 
 
 @dataclass
@@ -79,17 +83,7 @@ class PlanSearch:
 
     def plans_covering(self, geom: BaseGeometry, min_shared: float = 0.0) -> list[dict]:
         """Plans whose boundary intersects `geom` (for areas: by more than `min_shared` m²)."""
-        minx, miny, maxx, maxy = geom.buffer(0.01).bounds
-        page = self.store.query(PLANS, "arealplan", "plan_id", Query(bbox=(minx, miny, maxx, maxy), limit=10_000))
-        out = []
-        for f in page.features:
-            boundary = shape(f["geometry"]) if f["geometry"] else None
-            if boundary is None or not boundary.intersects(geom):
-                continue
-            if min_shared and geom.area > 0 and boundary.intersection(geom).area < min_shared:
-                continue
-            out.append(f["properties"])
-        return out
+        return [f["properties"] for f in self.store.intersecting(PLANS, "arealplan", "plan_id", geom, min_shared)]
 
     def parcels(self, gnr: int, bnr: int, fnr: int | None = None, snr: int | None = None) -> list[dict]:
         props: list[tuple[str, object]] = [("gnr", gnr), ("bnr", bnr)]
@@ -101,10 +95,16 @@ class PlanSearch:
 
     def addresses(self, text: str, limit: int = 5) -> list[tuple[float, dict]]:
         ids = self.store.search(PROPERTIES, "adresse", "adresse_id", ["adressetekst", "poststad"], text, 200)
-        feats = self.store.query(PROPERTIES, "adresse", "adresse_id", Query(ids=ids, limit=len(ids) or 1)).features
-        found = [(score(text, f"{f['properties']['adressetekst']} {f['properties']['poststad']}"), f) for f in feats]
+        # scored without geometry; only the chosen few are read whole
+        feats = self.store.query(PROPERTIES, "adresse", "adresse_id",
+                                 Query(ids=ids, limit=len(ids) or 1, skip_geometry=True)).features
+        matcher = Matcher(text)
+        found = [(matcher.score(f"{f['properties']['adressetekst']} {f['properties']['poststad']}"), f) for f in feats]
         found.sort(key=lambda x: (-x[0], x[1]["properties"]["adressetekst"]))
-        return found[:limit]
+        found = found[:limit]
+        whole = {f["id"]: f for f in self.store.query(PROPERTIES, "adresse", "adresse_id", Query(
+            ids=[f["id"] for _, f in found], limit=len(found) or 1)).features} if found else {}
+        return [(s, whole[f["id"]]) for s, f in found]
 
     # -- the search ---------------------------------------------------------------------------------
     def search(self, q: str | None = None, point: tuple[float, float] | None = None, lonlat: bool = False,
@@ -123,11 +123,12 @@ class PlanSearch:
             for p in self.plans_covering(Point(x, y)):
                 add(p, 1.0, "punkt")
         text = (q or "").strip()
-        m = MATRIKKEL.match(text)
+        m = parse_matrikkelnummer(text)
         parcels = []
         if m:  # "12/345" is a gnr/bnr, but "2019/1234" may be a saksnummer: text search if no parcel
-            gnr, bnr, fnr, snr = (int(g) if g else None for g in m.groups())
-            parcels = self.parcels(gnr, bnr, fnr or None, snr or None)
+            gnr, bnr, fnr, snr = m.gnr, m.bnr, m.fnr, m.snr
+            parcels = [f for f in self.parcels(gnr, bnr, fnr or None, snr or None)
+                       if m.in_kommune(str(f["properties"].get("kommunenummer")))]
             if parcels:
                 context["eigedom"] = {"gnr": gnr, "bnr": bnr, "teigar": len(parcels)}
             for f in parcels:
@@ -140,14 +141,17 @@ class PlanSearch:
                 add(f["properties"], 2.0, "planid")
                 exact = True
         if text and not parcels and not exact:  # a whole planID is the answer; else search by resemblance
-            ids = self.store.search(PLANS, "arealplan", "plan_id", PLAN_TEXT, text, 200)
+            ids = self.store.search_names(PLANS, "arealplan", text, NAME_MIN_SCORE, 200,
+                                          {c: 1.0 for c in PLAN_TEXT if c != "plannavn"})
             found = self.store.query(PLANS, "arealplan", "plan_id",
                                      Query(ids=ids, limit=len(ids) or 1, skip_geometry=True)).features
+            matcher = Matcher(text)
             for f in found:
                 p = f["properties"]
                 # names tolerate typos; identifiers and case numbers must contain the query
-                scored = [(score(text, p.get(c)), c) for c in PLAN_TEXT]
-                best = max(((s, c) for s, c in scored if s >= (0.5 if c == "plannavn" else 1.0)), default=(0, ""))
+                scored = [(matcher.score(p.get(c)), c) for c in PLAN_TEXT]
+                best = max(((s, c) for s, c in scored if s >= (NAME_MIN_SCORE if c == "plannavn" else 1.0)),
+                           default=(0, ""))
                 if best[0] > 0:
                     add(p, best[0], {"plannavn": "namn"}.get(best[1], best[1]))
             addresses = [a for a in self.addresses(text) if a[0] >= ADDRESS_MIN_SCORE]

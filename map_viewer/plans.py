@@ -13,6 +13,7 @@ from grunndata.store import Query
 from pipelines.plan_codes import arealformal, kodar
 
 from .context import AppContext
+from .ogc_tiles import vector_style
 from .plan_search import PLANS, Filters, PlanSearch
 
 PLAN_LAYERS = ["reguleringsplanar-arealformal", "reguleringsplanar-arealplan"]
@@ -49,7 +50,9 @@ def router(ctx: AppContext) -> APIRouter:
         searched = bool(q or lon is not None)
         result = plan_search(q, lon, lat, None, None, filters, 50) if searched else None
         return ctx.page(request, "plans.html", q=q or "", result=result, filters=filters,
-                        plantypes=kodar()["plantype"], bbox=kommune.bbox_4326(), layers=PLAN_LAYERS)
+                        plantypes=kodar()["plantype"], bbox=kommune.bbox_4326(), layers=PLAN_LAYERS,
+                        looks={name: vector_style(ctx.registry.get(PLANS).table(name.split("-", 1)[1]))
+                               for name in PLAN_LAYERS})
 
     def plan_rows(table: str, id_field: str, plan_id: str, geometry: bool = False) -> list[dict]:
         feats = store.query(PLANS, table, id_field, Query(properties=[("plan_id", plan_id)], limit=10_000,

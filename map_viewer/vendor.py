@@ -64,6 +64,39 @@ def chrome(text: str) -> str:
     return TRANS.sub(translated, text)
 
 
+# WCAG 2.1 AA fixes to pygeoapi 0.21's pages (tests/test_a11y.py audits them with axe-core): each old text must be
+# found exactly once, so a pygeoapi upgrade that changes a template fails the build instead of losing a fix.
+A11Y = {
+    "_base.html": [
+        # link colours with 4.5:1 contrast, tables that scroll inside their box on a phone (static/ogc.css)
+        ('/static/css/default.css">',
+         '/static/css/default.css">\n    <link rel="stylesheet" href="/static/ogc.css">'),
+    ],
+    "collections/collection.html": [
+        # an unclosed <a> nests every later list in a link (axe: list)
+        ("{{ link['title'] or link['href'] }}<a>", "{{ link['title'] or link['href'] }}</a>"),
+        ("or '_(not specified)' }}</span></a>", "or '_(not specified)' }}</span>"),
+    ],
+    "collections/items/index.html": [
+        # the items page had an empty <title> (axe: document-title) and an unlabelled <select> (select-name)
+        ("{% block title %}{{ super() }} {{ data['title'] }} {% endblock %}",
+         "{% block title %}{% for l in data['links'] if l.rel == 'collection' %}{{ l['title'] }} · {% endfor %}"
+         "{{ config['metadata']['identification']['title'] }}{% endblock %}"),
+        ("{% trans %}Limit{% endtrans %}:\n                  <select id=\"limits\">",
+         "<label for=\"limits\">{% trans %}Limit{% endtrans %}:</label>\n                  <select id=\"limits\">"),
+    ],
+}
+
+
+def accessible(relative: str, text: str) -> str:
+    for old, new in A11Y.get(relative, []):
+        if text.count(old) != 1:
+            raise SystemExit(f"map_viewer/vendor.py: pygeoapi's {relative} changed, the accessibility fix for "
+                             f"{old!r} no longer applies (hint: update A11Y for this pygeoapi version)")
+        text = text.replace(old, new)
+    return text
+
+
 def _spec(name: str, version: str | None) -> str:
     if version in (None, "next", "latest"):
         version = PINS[name]
@@ -94,7 +127,7 @@ def templates() -> set[str]:
         shutil.rmtree(TEMPLATES_OUT)
     for path in source.rglob("*.html"):
         text = path.read_text(encoding="utf-8")
-        new = rewrite(text, specs)
+        new = accessible(path.relative_to(source).as_posix(), rewrite(text, specs))
         if path == source / "_base.html":
             new = chrome(new)
         if new != text:

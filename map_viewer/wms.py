@@ -419,6 +419,16 @@ def legend_map(bound: mapscript.mapObj, spec: LegendSpec) -> mapscript.mapObj:
     return legend
 
 
+def _localise(m: mapscript.mapObj, lang: str) -> None:
+    """The service's and every layer's title and abstract in `lang`, from the mapfile's `wms_title.<lang>` keys
+    (publishers/mapfile.py). MapServer reads those keys itself only with INSPIRE capabilities on."""
+    for metadata in [m.web.metadata] + [m.getLayer(i).metadata for i in range(m.numlayers)]:
+        for key in ("wms_title", "wms_abstract"):
+            value = metadata.get(f"{key}.{lang}")
+            if value:
+                metadata.set(key, value)
+
+
 _LANGUAGES = {"nn": "nn", "nno": "nn", "nb": "nb", "nob": "nb", "no": "nb", "nor": "nb", "en": "en", "eng": "en"}
 
 
@@ -505,6 +515,8 @@ def _render_one(bound: mapscript.mapObj, params: dict[str, str], online: str = "
     m = bound.clone()
     if online:
         m.web.metadata.set("wms_onlineresource", online)
+    if params.get("REQUEST", "").lower() == "getcapabilities" and params.get("LANGUAGE"):
+        _localise(m, _LANGUAGES.get(params["LANGUAGE"].lower(), "nn"))
     mapscript.msIO_installStdoutToBuffer()
     try:
         status = m.OWSDispatch(req)

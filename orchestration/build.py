@@ -9,7 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from grunndata.errors import GrunndataError, ValidationFailed
-from grunndata.registry import Dataset, Registry
+from grunndata.registry import Dataset, Registry, get_registry
 from grunndata.settings import Settings
 from grunndata.store import Build, Store
 from pipelines import pipeline_for
@@ -107,14 +107,46 @@ def build_dataset(dataset: Dataset, store: Store, settings: Settings, sources: d
         if check_shrink(dataset, store, settings, result.tables, allow_shrink, result.report):
             result.report.write(reports)  # with the shrinkage let through
         progress(f"{dataset.id}: publiserer ({', '.join(f'{k} {len(v)}' for k, v in result.tables.items())})")
+        before = _served_files(dataset, store)
         store.publish(dataset, result.tables)
     except Exception as exc:
         # Recorded so /healthz and the catalogue can tell; the last good build stays published.
         store.record_build(Build(dataset.id, _now(), False, 0, str(exc)))
         raise
+    _unserve(before - _served_files(dataset, store), store, settings, result.report)
     rows = sum(len(t) for t in result.tables.values())
     store.record_build(Build(dataset.id, _now(), True, rows, f"{len(result.report.warnings)} åtvaringar"))
     return result.report
+
+
+def _served_files(dataset: Dataset, store: Store) -> set[str]:
+    """The /filer URLs the dataset's published tables point at (documents, scanned plankart)."""
+    urls: set[str] = set()
+    published = set(store.tables(dataset.id))
+    for table in dataset.schema_:
+        if "url" not in table.fields or table.name not in published:
+            continue
+        column = store.read(dataset.id, table.name)["url"]
+        urls |= {u for u in column.dropna() if isinstance(u, str) and u.startswith("/filer/")}
+    return urls
+
+
+def _unserve(gone: set[str], store: Store, settings: Settings, report: Report) -> None:
+    """Files a new build no longer points at (a document now withheld, skjerma or waiting for review) are deleted,
+    so no URL reaches them: /filer is a plain static mount. Content-addressed files can be shared between datasets
+    (a plankart also in the byggesak archive), so a file another dataset still points at stays."""
+    if not gone:
+        return
+    registry = get_registry(settings)
+    gone -= {u for d in registry.datasets.values() for u in _served_files(d, store)}
+    root = (settings.data_dir / "filer").resolve()
+    for url in sorted(gone):
+        target = (settings.data_dir / url.removeprefix("/")).resolve()
+        if target.is_file() and target.is_relative_to(root):
+            target.unlink()
+            if not any(target.parent.iterdir()):
+                target.parent.rmdir()
+            report.counts["filer_fjerna"] = report.counts.get("filer_fjerna", 0) + 1
 
 
 def build_all(registry: Registry, store: Store, settings: Settings,

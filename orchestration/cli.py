@@ -42,7 +42,9 @@ def build(dataset: Annotated[str | None, typer.Argument(help="dataset id; all wh
     """Read, validate, normalise and publish datasets atomically."""
     from grunndata.store import open_store
     from orchestration.build import build_dataset
+    from pipelines import ocr
 
+    ocr.CONSOLE = err  # the OCR progress bar (pages/min, time left) nests in this command's display
     settings = get_settings()
     registry = get_registry(settings)
     store = open_store(settings)
@@ -323,6 +325,99 @@ def db_roles(password_file: Annotated[Path | None, typer.Option(
     out.print(f"{DATABASE_URL_VARS['writer']} (eigar) berre for build og CLI, ikkje for tenaren.", highlight=False)
 
 
+arkiv = typer.Typer(help="Scanned archive documents: OCR and the screening review queue.", no_args_is_help=True)
+app.add_typer(arkiv, name="arkiv")
+
+
+@arkiv.command("ocr")
+def arkiv_ocr(files: Annotated[list[Path], typer.Argument(help="scanned PDFs / TIFFs / PNGs")],
+              output: Annotated[Path, typer.Option("--output", help="folder for the OCR'd PDF/A and .txt")],
+              workers: Annotated[int | None, typer.Option(help="local worker processes (default: the cores)")] = None,
+              ) -> None:
+    """OCR files into redacted PDF/A with sidecar text (identifiers as [skjerma]); resumable (page state in the
+    store), on the embedded Dask cluster or GRUNNDATA_DASK_SCHEDULER's."""
+    from grunndata.ocrstate import OcrState
+    from pipelines import ocr
+    from pipelines.scanned import sha256_file
+
+    ocr.CONSOLE = err
+    settings = get_settings()
+    state = OcrState(settings)
+    jobs, counts = [], {}
+    for path in files:
+        if not path.is_file():
+            raise GrunndataError(f"{path}: no such file", hint="give scanned PDF, TIFF or PNG files")
+        pages = ocr.split_pages(path)
+        counts[path] = (sha256_file(path), len(pages))
+        jobs += [ocr.PageJob(counts[path][0], n, path.name, data) for n, data in enumerate(pages, 1)]
+    client = ocr.dask_client(settings, workers) if ocr.pending(jobs, state) else None
+    try:
+        figures = ocr.run_pages(jobs, state, settings, client=client)
+    finally:
+        if client is not None:
+            cluster = getattr(client, "_grunndata_cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    output.mkdir(parents=True, exist_ok=True)
+    for path, (sha, n) in counts.items():
+        ocr.queue_for_review(state, path.name, sha, settings.ocr_min_confidence)
+        res = ocr.document_outcome(state, sha, n, settings.ocr_min_confidence)
+        pages = state.pages(sha)
+        (output / f"{path.stem}.txt").write_text(res.text or "\f".join(
+            (ocr.screening.redact(p.text) or "") for p in pages), encoding="utf-8")
+        if len(pages) == n and all(p.pdf for p in pages):
+            (output / f"{path.stem}.pdf").write_bytes(ocr.merge_pages([p.pdf for p in pages]))
+        conf = "-" if res.confidence is None else f"{res.confidence:.1f}"
+        out.print(f"{path}: {res.status}, {n} sider, konfidens {conf}, {res.findings} funn", markup=False,
+                  highlight=False, soft_wrap=True)
+    out.print(f"OCR {int(figures['ocr'])} sider, {int(figures['ferdige_frå_før'])} ferdige frå før, "
+              f"{figures['sekund']:.1f} s", highlight=False)
+
+
+@arkiv.command("review")
+def arkiv_review(approve: Annotated[list[str] | None, typer.Option(
+                     "--approve", help="publish this item's page")] = None,
+                 withhold: Annotated[list[str] | None, typer.Option(
+                     "--withhold", help="withhold this item's whole document")] = None,
+                 show_all: Annotated[bool, typer.Option("--all", help="decided items too")] = False,
+                 dataset: Annotated[str, typer.Option(help="the archive dataset")] = "byggesaksarkiv") -> None:
+    """List the flagged items (document, page, kind, masked value, OCR confidence), or decide them.
+
+    A decision rebuilds the archive dataset (OCR is resumed, nothing is redone), so an approved page is published
+    and a withheld document, and its file under /filer, is gone at once.
+    """
+    from grunndata.ocrstate import OcrState
+    from grunndata.store import open_store
+    from orchestration.build import build_dataset
+
+    settings = get_settings()
+    state = OcrState(settings)
+    decisions = [(i, "godkjent") for i in approve or []] + [(i, "halde_tilbake") for i in withhold or []]
+    if not decisions:
+        items = state.review_items(None if show_all else "venter")
+        for i in items:
+            conf = "-" if i.confidence is None else f"{i.confidence:.1f}"
+            out.print(f"{i.id}  {i.document}  side {i.page}  {i.kind}  {i.masked or '-'}  konfidens {conf}  "
+                      f"{i.status}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"{len(items)} {'i alt' if show_all else 'ventar på gransking'}", highlight=False)
+        return
+    store = open_store(settings)
+    kinds = {i.id: i.kind for i in state.review_items()}
+    for item_id, status in decisions:
+        if status == "godkjent" and kinds.get(item_id) in ("redigering-usikker", "ocr-feil"):
+            raise GrunndataError(f"{item_id}: a page OCR could not read, or whose redacted text still holds a number, "
+                                 "cannot be approved", hint=f"withhold it: grunndata arkiv review --withhold {item_id}")
+        if not state.decide(item_id, status):
+            raise GrunndataError(f"no review item '{item_id}'", hint="grunndata arkiv review lists them")
+        out.print(f"{item_id}: {status}", markup=False, highlight=False)
+    ds = get_registry(settings).get(dataset)
+    report = build_dataset(ds, store, settings)  # deletes the files of documents no longer published
+    if report.counts.get("filer_fjerna"):
+        out.print(f"fjerna {report.counts['filer_fjerna']} filer som ikkje lenger er publiserte", highlight=False)
+    out.print(f"[green]ok[/] {ds.id} bygd på nytt", highlight=False)
+
+
 @app.command()
 def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None,
           workers: Annotated[int | None, typer.Option(help="uvicorn worker processes (default: the cores)")] = None,
@@ -352,7 +447,8 @@ def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[in
 @app.command()
 def screen(files: Annotated[list[Path], typer.Argument(help="PDF, text or image files to screen")],
            redact: Annotated[Path | None, typer.Option(
-               "--redact", help="write a redacted copy of each text PDF into this folder")] = None) -> None:
+               "--redact", help="write a redacted copy of each file into this folder (scanned PDFs: OCR'd PDF/A, "
+               "identifiers blacked out in the page image)")] = None) -> None:
     """Screen documents for fødselsnummer, D-/H-nummer and kontonummer before upload (scans through tesseract).
 
     Prints `file:page: kind masked-value` per finding; `treng-ocr` for a page without a text layer.

@@ -112,6 +112,8 @@ def validate_file(path: Path, registry: Registry, dataset_id: str | None = None,
     module = pipeline_for(kind)
     run: Callable = module.run
     extra = {"repair": repair} if "repair" in inspect.signature(run).parameters else {}
+    if "ocr" in inspect.signature(run).parameters:  # validating never OCRs a whole archive (a build does)
+        extra["ocr"] = False
     try:
         result = run(ds, _sources(ds, path, detected), **extra)
     except GrunndataError as exc:

@@ -162,6 +162,22 @@ def _rows(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+LANG_COLUMN = {"nn": "namn", "nb": "namn_nb", "en": "namn_en"}  # the code lists carry a name per page language
+
+
+@cache
+def _named(kind: str) -> dict[str, dict[str, str]]:
+    return {r["kode"]: r for r in _rows(f"kostra_{kind}.csv")}
+
+
+def code_name(kind: str, code: str, lang: str) -> str | None:
+    """A funksjon's or art's name in nn, nb or en; an art not in the list is named by its art group (first digit)."""
+    row = _named(kind).get(code)
+    if row is None and kind == "art":
+        row = _named("artsgruppe").get(code[:1])
+    return row[LANG_COLUMN.get(lang, "namn")] if row else None
+
+
 @cache
 def codes() -> Codes:
     return Codes(funksjon={r["kode"]: r for r in _rows("kostra_funksjon.csv")},

@@ -36,6 +36,8 @@ import shapely
 from lxml import etree
 from shapely.geometry import LinearRing, LineString, Polygon
 
+from .plan_rules import rules
+
 GML = "http://www.opengis.net/gml/3.2"
 XLINK = "http://www.w3.org/1999/xlink"
 _G = f"{{{GML}}}"
@@ -49,24 +51,8 @@ EPSG_3D = (5972, 5973, 5975)
 MIN_SAGITTA_M = 0.02
 TOLERANCE_M = 0.001  # gml.avgr.1: boundaries equal within 1 mm (arcs are densified the same way on both sides)
 
-RULES = {  # id -> (severity as DiBK gives it, DiBK's name)
-    "gml.xlink.1": ("error", "Fungerende referanser mellom objekter"),
-    "gml.gmlid.1": ("error", "GML-ID for alle objekter i planen skal være unike"),
-    "gml.uuid.1": ("error", "LokalId er en gyldig UUID"),
-    "gml.epsg.1": ("error", "Koordinatreferansesystem for kart i 2D"),
-    "gml.epsg.2": ("error", "Koordinatreferansesystem for kart i 3D"),
-    "gml.kurve.1": ("error", "Kurver skal ha gyldig geometri"),
-    "gml.kurve.2": ("error", "Kurver kan ikke ha dobbeltpunkter"),
-    "gml.bue.1": ("error", "Sirkelbuer kan ikke inneholde dobbeltpunkter"),
-    "gml.bue.2": ("error", "Punktene kan ikke ligge på rett linje for sirkelbue"),
-    "gml.flate.1": ("error", "Flater skal ha gyldig geometri"),
-    "gml.flate.2": ("error", "Avgrensningen til en flate kan ikke krysse seg selv"),
-    "gml.flate.3": ("error", "Avgrensningene til en flate skal nøstes i riktig retning"),
-    "gml.flate.4": ("error", "Hull må ligge innenfor flatens ytre avgrensning"),
-    "gml.flate.5": ("error", "Hull kan ikke overlappe andre hull i samme flate"),
-    "gml.avgr.1": ("error", "Samsvarende avgrensingsgeometri"),
-    "gml.enhet.1": ("warning", "Datasettoppløsning"),  # DiBK: MessageType.WARNING
-}
+# id -> (severity as DiBK gives it, DiBK's name), from the one rule table pipelines/data/plan_rules.yml
+RULES = {r.id: (r.severity, r.namn) for r in rules().values() if r.id.startswith("gml.")}
 
 
 @dataclass(frozen=True)

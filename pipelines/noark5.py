@@ -42,7 +42,7 @@ from lxml import etree
 from grunndata.registry import Dataset
 from grunndata.settings import get_settings
 
-from . import screening
+from . import scanned, screening
 from .frames import table_frame
 from .report import Report, Result
 
@@ -366,12 +366,62 @@ def _publish_file(src: Path, digest: str, files_dir: Path) -> str:
     return rel
 
 
+def _publish_bytes(data: bytes, files_dir: Path) -> str:
+    """An OCR'd, redacted PDF into <data>/filer/<digest of these bytes>/dokument.pdf (as _publish_file)."""
+    digest = hashlib.sha256(data).hexdigest()
+    rel = f"{digest[:24]}/dokument.pdf"
+    dst = files_dir / rel
+    if not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_suffix(f".pdf.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(dst)
+    return rel
+
+
+def _add_loose_scans(ext: Extract, index: Path, mapping: dict, report: Report, sak_rows: list[dict],
+                     teigar: dict) -> None:
+    """Each row of the vendor's index becomes a document (and a journalpost) of the sak with its saksnummer; a
+    saksnummer the extract does not have becomes a sak of its own on the property the row names."""
+    by_nr = {s["saksnummer"]: s for s in sak_rows}
+    for row in scanned.read_index(index, mapping, report):
+        sak = by_nr.get(row["saksnummer"])
+        tittel = _screened(row["tittel"], report, index, f"line {row['_line']}")
+        if sak is None:
+            aar = int(row["saksnummer"].split("/")[0])
+            key = (row["gnr"], row["bnr"])
+            if key not in teigar:
+                report.warning("eigedom-ukjend", f"{row['fil']}: gnr {key[0]} bnr {key[1]} is not in the matrikkel",
+                               index, row["_line"], row["saksnummer"])
+            sak = {"sak_id": "skanna-" + row["saksnummer"].replace("/", "-"), "saksnummer": row["saksnummer"],
+                   "tittel": tittel, "mappetype": "skanna", "saksaar": aar, "saksdato": row["dato"],
+                   "saksstatus": "Avsluttet", "administrativ_eining": "", "kommunenummer": None,
+                   "gnr": row["gnr"], "bnr": row["bnr"], "fnr": None, "snr": None, "eigedom_kjelde": "skanna",
+                   "skjermingshjemmel": "",
+                   "geometry": teigar[key].point_on_surface() if key in teigar else None}
+            sak_rows.append(sak)
+            by_nr[row["saksnummer"]] = sak
+        digest = scanned.sha256_file(row["_path"])
+        jp_id = f"skanna-{digest[:16]}"
+        ext.journalpostar.append({
+            "journalpost_id": jp_id, "sak_id": sak["sak_id"], "journalpostnummer": None, "journalaar": None,
+            "journalsekvensnummer": None, "journalposttype": row["dokumenttype"], "journalstatus": "Skanna",
+            "journaldato": row["dato"], "tittel": tittel, "korrespondanseparttypar": "", "skjermingshjemmel": ""})
+        ext.dokument.append({
+            "dokument_id": f"{jp_id}/1", "journalpost_id": jp_id, "sak_id": sak["sak_id"], "dokumentnummer": 1,
+            "tittel": tittel, "tilknytning": "Hoveddokument", "format": row["_path"].suffix.lower().lstrip("."),
+            "variantformat": "Skanna", "sha256": digest, "storleik": row["_path"].stat().st_size,
+            "fil": row["fil"], "status": "treng_ocr", "funn": 0, "url": "", "_path": row["_path"],
+            "skjermingshjemmel": ""})
+
+
 def _rows_frame(rows: list[dict], dataset: Dataset, table: str) -> pd.DataFrame:
     """A non-spatial table: the declared columns and dtypes, no geometry column."""
     return pd.DataFrame(table_frame([{**r, "geometry": None} for r in rows], dataset, table).drop(columns="geometry"))
 
 
-def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
+def run(dataset: Dataset, sources: dict[str, Path] | None = None, ocr: bool = True) -> Result:
+    """`ocr=False` (grunndata validate): scans are listed as treng_ocr, not OCR'd."""
     sources = sources or {}
     report = Report(dataset.id)
     folder = Path(sources.get("uttrekk", dataset.source_path("uttrekk")))
@@ -393,18 +443,34 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
                                f"({s['eigedom_kjelde']}) is not in the matrikkel", folder / "arkivstruktur.xml",
                                line, s["saksnummer"])
         sak_rows.append({**s, "geometry": geom})
+    if "skanna" in sources or "skanna" in dataset.source.files:
+        _add_loose_scans(ext, Path(sources.get("skanna", dataset.source_path("skanna"))),
+                         dataset.source.options.get("skanna_kolonner") or {}, report, sak_rows, teigar)
+    figures = {}
+    if ocr and not report.errors:  # OCR (resumable) only for a good extract; scans wait in the store's page state
+        scans = [d for d in ext.dokument if d["status"] == "treng_ocr" and d["_path"] is not None]
+        if scans:
+            figures = scanned.ocr_documents(scans, get_settings(), report)
     if not report.errors:  # only a good extract puts files where they are served, and only screened, clean ones
         files = get_settings().data_dir / "filer"
         for d in ext.dokument:
-            if d["status"] == "klar":
+            if d.get("_ocr") or d["status"] == "treng_ocr":  # a scan: only its OCR'd, redacted PDF, never itself
+                if d["status"] == "klar" and d.get("_published"):
+                    d["url"] = "/filer/" + _publish_bytes(d["_published"], files)
+            elif d["status"] == "klar":
                 d["url"] = "/filer/" + _publish_file(d["_path"], d["sha256"], files)
     for d in ext.dokument:
         d.pop("_path")
+        d.pop("_published", None)
+        d.pop("_ocr", None)
     unresolved = [f.feature for f in report.warnings if f.rule == "eigedom-ukjend"]
-    report.counts.update({"saker": len(ext.saker), "journalpostar": len(ext.journalpostar),
+    report.counts.update({"saker": len(sak_rows), "journalpostar": len(ext.journalpostar),
                           "dokument": len(ext.dokument), "eigedom_ukjend": len(unresolved),
                           **{f"dokument_{k}": sum(d["status"] == k for d in ext.dokument)
-                             for k in ("klar", "halde_tilbake", "flagga", "treng_ocr", "manglar_fil")}})
+                             for k in ("klar", "halde_tilbake", "flagga", "treng_ocr", "til_gransking",
+                                       "manglar_fil")}})
+    if figures:
+        report.counts.update({"ocr_sider": int(figures["ocr"]), "ocr_ferdige_frå_før": int(figures["ferdige_frå_før"])})
     tables = {"sak": table_frame(sak_rows, dataset, "sak"),
               "journalpost": _rows_frame(ext.journalpostar, dataset, "journalpost"),
               "dokument": _rows_frame(ext.dokument, dataset, "dokument")}

@@ -22,15 +22,10 @@ from grunndata.geometry import reproject
 
 from .plan_codes import allowed_crs, arealformal, kodar, status_group
 from .plan_gml import GmlPlanFile, read_plan_gml
+from .plan_rules import add, check_coverage, check_inside, check_plan
+from .plan_rules import significant as _significant  # under 1 m² or 5 cm thin: rounding, not reported
 from .report import Report
 from .sosi import NO_KOORDSYS_RULE, SosiFile, read_sosi
-
-AREA_TOLERANCE_M2 = 1.0  # smaller overlaps/outside parts are not reported ...
-SLIVER_WIDTH_M = 0.05  # ... nor thin slivers: rounding to cm along a 300 m edge gives ~1 m² of nothing
-
-
-def _significant(geom: BaseGeometry) -> bool:
-    return geom.area > AREA_TOLERANCE_M2 and not geom.buffer(-SLIVER_WIDTH_M / 2).is_empty
 
 _SOSI_KEYS = {
     "NASJONALAREALPLANID.KOMM": "kommunenummer", "NASJONALAREALPLANID.PLANID": "planidentifikasjon",
@@ -167,7 +162,7 @@ def from_gml(gml: GmlPlanFile, report: Report) -> PlanInput:
         objects.append(PlanObject(f.objtype, attrs, f.geometry, f.line, attrs.get("lokalid") or f.gml_id,
                                   f.problems, f.gml_id))
     if line is None:
-        report.error("manglar-arealplan", "the file has no app:Arealplan feature", gml.path)
+        add(report, "manglar-arealplan", "the file has no app:Arealplan feature", gml.path, None, None)
     return PlanInput(gml.path, "GML", gml.epsg, plan_attrs, objects, line, read_errors)
 
 
@@ -259,16 +254,17 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = 
     crs = allowed_crs()
     for code in sorted(plan.epsg):
         if code not in crs:
-            report.error("koordinatsystem", f"{pid}: EPSG:{code} is not allowed for plan data (allowed: EUREF89 "
-                         "UTM 31-36, NTM 5-30, and these with NN2000)", plan.file, plan.line, pid)
+            add(report, "koordinatsystem", f"{pid}: EPSG:{code} is not allowed for plan data (allowed: EUREF89 "
+                "UTM 31-36, NTM 5-30, and these with NN2000)", plan.file, plan.line, pid)
     if len(plan.epsg) > 1:
-        report.error("koordinatsystem", f"{pid}: several coordinate systems in one plan: "
-                     f"{', '.join(f'EPSG:{c}' for c in sorted(plan.epsg))}", plan.file, plan.line, pid)
+        add(report, "koordinatsystem", f"{pid}: several coordinate systems in one plan: "
+            f"{', '.join(f'EPSG:{c}' for c in sorted(plan.epsg))}", plan.file, plan.line, pid)
     if not p.get("planidentifikasjon"):
-        report.error("manglar-planid", "the plan has no planidentifikasjon", plan.file, plan.line)
+        add(report, "manglar-planid", "the plan has no planidentifikasjon", plan.file, plan.line, pid)
     if not re.fullmatch(r"\d{4}", p.get("kommunenummer", "")):
-        report.warning("kommunenummer-ugyldig", f"{pid}: kommunenummer '{p.get('kommunenummer')}' is not 4 digits",
-                       plan.file, plan.line, pid)
+        add(report, "kommunenummer-ugyldig", f"{pid}: kommunenummer '{p.get('kommunenummer')}' is not 4 digits",
+            plan.file, plan.line, pid)
+    check_plan(plan, report)
     codes = kodar()
     for key in ("plantype", "planstatus", "lovreferanse", "planbestemmelse", "forslagsstillertype"):
         _check_code(p.get(key), codes[key], key, pid, plan, plan.line, report,
@@ -277,7 +273,7 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = 
     for key in ("ikrafttredelsesdato", "vedtakendeligplandato", "kunngjoringsdato"):
         value = _date(p.get(key))
         if isinstance(value, str):
-            report.error("ugyldig-dato", f"{pid}: {key} '{value}' is not a date", plan.file, plan.line, pid)
+            add(report, "ugyldig-dato", f"{pid}: {key} '{value}' is not a date", plan.file, plan.line, pid)
             value = None
         dates[key] = value
     transform = _transformer(next(iter(plan.epsg)), target_epsg) if len(plan.epsg) == 1 and \
@@ -292,6 +288,9 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = 
     formal = arealformal()
     areas_by_level: dict[int, list[tuple[PlanObject, MultiPolygon]]] = defaultdict(list)
     omrade: list[MultiPolygon] = []
+    omrade_level2: list[tuple[PlanObject, MultiPolygon]] = []
+    rejected_level2 = False  # a surface already in error: coverage is not judged on that level (DiBK: DependOn)
+    zones: dict[str, list[tuple[PlanObject, MultiPolygon]]] = defaultdict(list)  # rule -> surfaces inside the plan
     for obj in plan.objects:
         table = obj.table
         a = obj.attrs
@@ -306,13 +305,16 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = 
         if table in ("planomrade", "arealformal", "hensynssone", "bestemmelsesomrade"):
             geom = check_polygon(obj, plan, report, repair)
             if geom is None:
+                rejected_level2 |= level == 2 and table in ("planomrade", "arealformal")
                 continue
             if table == "planomrade":
                 omrade.append(geom)
+                if level == 2:
+                    omrade_level2.append((obj, geom))
                 rows[table].append({"omrade_id": fid, "plan_id": pid, "vertikalniva": level, "geometry": geom})
             elif table == "arealformal":
                 code = _check_code(a.get("arealformal"), {k: v.namn for k, v in formal.items()}, "arealformal",
-                                   pid, plan, obj.line, report, required=True)
+                                   pid, plan, obj.line, report, required=True, feature=obj.gml_id)
                 areas_by_level[level].append((obj, geom))
                 f = formal.get(code) if code is not None else None
                 rows[table].append({
@@ -322,12 +324,14 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = 
                     "utnytting": " ".join(filter(None, (a.get("utnyttingstype"), a.get("utnyttingstall")))) or None,
                     "geometry": geom})
             elif table == "hensynssone":
+                zones["hensynssone-utanfor-plan"].append((obj, geom))
                 code = _check_code(a.get("hensynskode"), codes["hensyn"], "hensyn", pid, plan, obj.line, report,
-                                   required=True)
+                                   required=True, feature=obj.gml_id)
                 rows[table].append({"sone_id": fid, "plan_id": pid, "objekttype": obj.objtype, "hensynskode": code,
                                     "hensynsnamn": codes["hensyn"].get(code) if code else None,
                                     "sonenamn": a.get("sonenamn"), "vertikalniva": level, "geometry": geom})
             else:
+                zones["bestemmelse-utanfor-plan"].append((obj, geom))
                 rows[table].append({"omrade_id": fid, "plan_id": pid, "namn": a.get("namn"),
                                     "hjemmel": a.get("hjemmel"), "vertikalniva": level, "geometry": geom})
         elif table == "planlinje":
@@ -350,10 +354,14 @@ def normalise(plan: PlanInput, report: Report, target_epsg: int, repair: bool = 
                                 "vertikalniva": level, "geometry": obj.geometry})
     boundary = shapely.union_all(omrade) if omrade else None
     if boundary is None:
-        report.warning("manglar-planomrade", f"{pid}: no RpOmråde; the plan has no boundary on the map",
-                       plan.file, plan.line, pid)
+        add(report, "manglar-planomrade", f"{pid}: no RpOmråde; the plan has no boundary on the map",
+            plan.file, plan.line, pid)
     else:
         _check_inside(areas_by_level, boundary, plan, report)
+        for rule, items in zones.items():
+            check_inside(items, boundary, rule, plan, report)
+        if not rejected_level2:
+            check_coverage(areas_by_level.get(2, []), omrade_level2, plan, report)
     _check_overlaps(areas_by_level, plan, report)
     if len(report.errors) > before or plan.read_errors:
         return None
@@ -382,15 +390,15 @@ def _lines(geom: BaseGeometry) -> MultiLineString:
 
 
 def _check_code(value: str | None, codes: dict[int, str], listname: str, pid: str, plan: PlanInput,
-                line: int | None, report: Report, required: bool = False) -> int | None:
+                line: int | None, report: Report, required: bool = False, feature: str | None = None) -> int | None:
     if value in (None, ""):
         if required:
-            report.error("manglar-kode", f"{pid}: {listname} is missing", plan.file, line, pid)
+            add(report, "manglar-kode", f"{pid}: {listname} is missing", plan.file, line, feature or pid)
         return None
     code = _int(value)
     if code is None or code not in codes:
-        report.error("ukjend-kode", f"{pid}: {listname} '{value}' is not in the Plan 5.0 code list",
-                     plan.file, line, pid)
+        add(report, "ukjend-kode", f"{pid}: {listname} '{value}' is not in the Plan 5.0 code list",
+            plan.file, line, feature or pid)
         return None
     return code
 
@@ -401,8 +409,8 @@ def _check_inside(areas: dict[int, list[tuple[PlanObject, MultiPolygon]]], bound
         for obj, geom in items:
             outside = geom.difference(boundary)
             if _significant(outside):
-                report.error("formal-utanfor-plan", f"{plan.plan_id} arealformål {obj.local_id}: {outside.area:.1f} m² "
-                             "lies outside the plan boundary (RpOmråde)", plan.file, obj.line, plan.plan_id)
+                add(report, "formal-utanfor-plan", f"{plan.plan_id} arealformål {obj.local_id}: {outside.area:.1f} m² "
+                    "lies outside the plan boundary (RpOmråde)", plan.file, obj.line, obj.gml_id or plan.plan_id)
 
 
 def _check_overlaps(areas: dict[int, list[tuple[PlanObject, MultiPolygon]]], plan: PlanInput,
@@ -417,6 +425,6 @@ def _check_overlaps(areas: dict[int, list[tuple[PlanObject, MultiPolygon]]], pla
             shared = geoms[i].intersection(geoms[j])
             if _significant(shared):
                 a, b = items[i][0], items[j][0]
-                report.error("overlapp-arealformal", f"{plan.plan_id}: arealformål {a.local_id} and {b.local_id} "
-                             f"overlap by {shared.area:.1f} m² on vertikalnivå {level}", plan.file, a.line,
-                             plan.plan_id)
+                add(report, "overlapp-arealformal", f"{plan.plan_id}: arealformål {a.local_id} and {b.local_id} "
+                    f"overlap by {shared.area:.1f} m² on vertikalnivå {level}", plan.file, a.line,
+                    a.gml_id or plan.plan_id)

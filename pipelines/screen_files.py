@@ -5,8 +5,10 @@ Text PDFs are read through their text layer (pypdf), page by page; plain text fi
 `tesseract` (`-l nor`, OMP_THREAD_LIMIT=1) when it is installed; a page that cannot be read is reported as
 `treng-ocr`, never as clean. `redact_pdf` writes a copy that holds only the screened text (each identifier as
 [skjerma]), one page per page: the original text layer and images are not carried over, so nothing hidden under
-an overlay can survive. `redact_image` blacks out, in the pixels, the words that make up each identifier (word
-boxes from tesseract's TSV output).
+an overlay can survive; a scanned PDF (no page with a text layer) is OCR'd and redacted in its page images
+instead (pipelines/ocr.py: PDF/A, identifiers black in the pixels, text layer read again from them).
+`redact_image` blacks out, in the pixels, the words that make up each identifier (word boxes from tesseract's TSV
+output).
 """
 
 from __future__ import annotations
@@ -111,6 +113,15 @@ def redact_pdf(path: Path, target: Path) -> Path:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
+    from . import ocr
+
+    pages = ocr.split_pages(path)
+    if not any(ocr.text_layer(p).strip() for p in pages):
+        # a scan: OCRmyPDF per page, each identifier blacked out in the page image and the text layer read again
+        # from the redacted pixels (pipelines/ocr.py), so the copy keeps the scan and carries no number
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(ocr.merge_pages([ocr.ocr_page(p)["pdf"] for p in pages]))
+        return target
     texts = page_texts(path)
     if any(t is None for t in texts):
         raise ValueError(f"{path}: a page has no text layer (needs OCR); no redacted copy written")

@@ -113,7 +113,9 @@ def records(registry: Registry, store: Store, base_url: str) -> list[dict]:
                 "access": ds.access.level,
                 "publisher": kommune.namn,
                 "contacts": [{"name": ds.contact.name, "emails": [{"value": ds.contact.email}]}],
-                "updated": build.finished if build and build.ok else None,
+                # builds() gives the last good build's time whenever there was one: a failed rebuild leaves the
+                # published version, and its date, in place
+                "updated": build.finished if build and (build.ok or store.tables(ds.id)) else None,
                 "frequency": ds.update_frequency,
             },
             "links": endpoints(ds, base_url),

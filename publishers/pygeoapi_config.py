@@ -40,6 +40,12 @@ def resources(dataset: Dataset, bbox: list[float]) -> dict[str, dict]:
                               "data": f"{dataset.id}-{table.name}",
                               "options": {"audience": "public" if dataset.is_open else "restricted"},
                               "format": {"name": "png", "mimetype": "image/png"}})
+        if table.wms and not table.raster:  # OGC API Tiles: MapServer's MVT output of that layer
+            providers.append({"type": "tile", "name": "map_viewer.ogc_tiles.MapServerMVTProvider",
+                              "data": f"{dataset.id}-{table.name}",
+                              "options": {"audience": "public" if dataset.is_open else "restricted",
+                                          "schemes": ["WebMercatorQuad", "UTM32N"], "zoom": {"min": 0, "max": 20}},
+                              "format": {"name": "mvt", "mimetype": "application/vnd.mapbox-vector-tile"}})
         out[f"{dataset.id}-{table.name}"] = {
             "type": "collection",
             "title": _i18n(table.title),
@@ -70,6 +76,16 @@ def build_config(registry: Registry, kommune: Kommune, bbox: list[float],
         }
     for ds in wanted:
         res.update(resources(ds, bbox))
+        if audience == "public" and ds.source.kind == "noark5":  # the saker catalogue as OGC API Records
+            res[f"{ds.id}-katalog"] = {
+                "type": "collection",
+                "title": {"nn": "Byggesakskatalog", "nb": "Byggesakskatalog", "en": "Building-case catalogue"},
+                "description": _i18n(ds.description),
+                "keywords": ["byggesak", "arkiv", "Noark 5"],
+                "extents": {"spatial": {"bbox": bbox, "crs": CRS_URIS[0]}},
+                "providers": [{"type": "record", "name": "map_viewer.ogc_provider.SakRecordsProvider",
+                               "data": f"{ds.id}/sak", "id_field": "sak_id", "title_field": "title"}],
+            }
     mount = "ogc" if audience == "public" else "ogc-restricted"
     return {
         "server": {

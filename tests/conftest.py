@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import pytest
 from grunndata.pgcluster import create_database, free_port, role_env, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
+# The sample's scanned pages: a test build OCRs only a few (real OCR is ~3 s a page); tests/test_ocr.py runs more.
+os.environ.setdefault("GRUNNDATA_OCR_MAX_PAGES", "2")
 
 
 def _shared() -> Path:
@@ -67,9 +70,31 @@ class Env:
              "GRUNNDATA_DATABASE_URL_ACCESS"), "")
         return {"GRUNNDATA_DATA_DIR": str(self.data_dir), **urls}
 
+    def settings(self):  # -> grunndata.settings.Settings, read with this env's variables and nothing leaked after
+        from grunndata.settings import Settings
+
+        with environ(self.vars()):
+            return Settings()
+
     def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for k, v in self.vars().items():
             monkeypatch.setenv(k, v)
+
+
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` for the block only: a store URL left in the test process would point every later
+    Settings() there (an OCR test then took a GeoPackage env for PostGIS)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(params=["gpkg", "postgis"])

@@ -22,6 +22,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                                                                      "pattern": "[+|-]?[A-Za-z_].*"}}},
     "q": {"name": "q", "in": "query", "required": False, "style": "form", "explode": False,
           "schema": {"type": "array", "items": {"type": "string"}}},
+    # OGC API Tiles Part 1 (map_viewer/ogc_tiles.py)
+    "tileMatrixSetId": {"name": "tileMatrixSetId", "in": "path", "required": True, "schema": {"type": "string"}},
+    "tileMatrix": {"name": "tileMatrix", "in": "path", "required": True, "schema": {"type": "string"}},
+    "tileRow": {"name": "tileRow", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}},
+    "tileCol": {"name": "tileCol", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}},
 }
 
 

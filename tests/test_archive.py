@@ -220,14 +220,17 @@ def test_bad_extract_named_errors(tmp_path: Path, how: str, rule: str) -> None:
 
 
 def test_bad_extract_publishes_nothing(empty_env: Env, tmp_path: Path) -> None:
+    no_scans = tmp_path / "skanna" / "indeks.csv"  # the real extract alone: a loose-scan index with no rows
+    no_scans.parent.mkdir()
+    no_scans.write_text("Filnamn;Gardsnr;Bruksnr;Saksnr;Tittel;Dato;Dokumenttype\n", encoding="utf-8")
     good = build_in(empty_env, "build", "byggesaksarkiv", "--source",
-                    f"uttrekk={REAL / 'Noark5Archive-byggesak'}")
+                    f"uttrekk={REAL / 'Noark5Archive-byggesak'}", "--source", f"skanna={no_scans}")
     assert good.returncode == 0, good.stderr
     before = _published(empty_env)
     assert len(before["sak"]) == 2
     for how in ("sjekksum", "xsd"):
         bad = build_in(empty_env, "build", "byggesaksarkiv", "--source", f"uttrekk={_bad_copy(tmp_path, how)}",
-                       "--allow-shrink")
+                       "--source", f"skanna={no_scans}", "--allow-shrink")
         assert bad.returncode != 0
         assert "arkivstruktur.xml" in bad.stderr and how in bad.stderr and "/arkiv/" in bad.stderr
         assert _published(empty_env) == before
@@ -278,6 +281,8 @@ def _published_texts(server: Server) -> dict[str, str]:
         assert "ogc-sak" in out
         out["catalog"] = c.get("/catalog", params={"format": "ttl"}).text
         out["records"] = c.get("/ogc/collections/katalog/items", params={"f": "json", "limit": 200}).text
+        out["sak-records"] = c.get("/ogc/collections/byggesaksarkiv-katalog/items",
+                                   params={"f": "json", "limit": 1000}).text
         saker = json.loads(out["ogc-sak"])["features"]
         assert len(saker) >= 500
         flagged = [f for f in saker if "[skjerma]" in (f["properties"]["tittel"] or "")]
@@ -408,3 +413,61 @@ def test_screen_command_on_scans(tmp_path: Path) -> None:
     assert (frames[0] == 0).sum() < (np.asarray(page1) < 128).sum() * 1.5  # page 1 had nothing to paint
     after = subprocess.run([*run, str(tmp_path / "ut" / "mappe.tif")], cwd=ROOT, capture_output=True, text=True)
     assert after.returncode == 0 and after.stdout == "", after.stdout  # nothing readable is left
+    # the scanned PDF's copy is OCR'd and redacted in its page image: a PDF/A whose text layer lacks the number
+    # (on this 72 dpi strip Tesseract's second reading gives no text at all; tests/test_ocr.py checks a letter)
+    copy = PdfReader(tmp_path / "ut" / "skanna.pdf")
+    layer = "".join(p.extract_text() or "" for p in copy.pages)
+    assert len(copy.pages) == 1 and not screening.find(layer) and konto[-5:] not in layer
+
+
+def test_ocr_document_is_searchable_redacted_and_in_records(server: Server) -> None:
+    """The build OCR'd scanned pages (GRUNNDATA_OCR_MAX_PAGES caps them in tests): a published OCR'd document has
+    its text searchable in /arkiv with a highlighted snippet, a text layer without identifiers, and the saker are
+    OGC API Records; the scans not yet OCR'd have no URL."""
+    docs = _published(server.env)["dokument"]
+    ocrd = [d for d in docs if (d.get("sider") or 0) > 0 and d["status"] == "klar"]
+    assert ocrd, "no OCR'd document was published"
+    waiting = [d for d in docs if d["status"] in ("treng_ocr", "til_gransking")]
+    assert waiting and not any(d["url"] for d in waiting)
+    d = ocrd[0]
+    assert d["tekst"] and not screening.find(d["tekst"])
+    pdf = PdfReader(io.BytesIO(httpx.get(f"{server.url}{d['url']}", timeout=30).content))
+    layer = "\n".join(p.extract_text() or "" for p in pdf.pages)
+    assert len(pdf.pages) == d["sider"] and layer.strip() and not screening.find(layer)
+    word = max(re.findall(r"[a-zæøå]{8,}", d["tekst"].lower()), key=len)
+    page = httpx.get(f"{server.url}/arkiv", params={"q": word}, timeout=30).text
+    assert f"/arkiv/sak/{d['sak_id']}" in page and "<mark>" in page
+    assert re.search(r"<mark>[^<]*" + re.escape(word[:5]), page, re.I)
+    assert "<script" not in httpx.get(f"{server.url}/arkiv", params={"q": "<script>x</script>"}, timeout=30).text
+    recs = httpx.get(f"{server.url}/ogc/collections/byggesaksarkiv-katalog/items",
+                     params={"f": "json", "limit": 5, "q": "tilbygg"}, timeout=30).json()
+    assert recs["numberMatched"] > 0 and recs["features"][0]["properties"]["type"] == "sak"
+    assert recs["features"][0]["links"][0]["href"].endswith(f"/arkiv/sak/{recs['features'][0]['id']}")
+    assert httpx.get(f"{server.url}/ogc/collections/byggesaksarkiv-katalog/items",
+                     params={"f": "json", "gnr": "x"}, timeout=30).status_code == 400
+
+
+def test_withholding_in_review_removes_the_published_file(tmp_path: Path) -> None:
+    """`grunndata arkiv review --withhold` rebuilds the archive, and the build deletes every /filer file the new
+    version no longer points at (the static mount would serve it otherwise). GeoPackage only: the deletion is in
+    the build, above the store."""
+    env = Env("gpkg", tmp_path / "data", "")
+    extra = {**os.environ, **env.vars(), "GRUNNDATA_OCR_MAX_PAGES": "4"}  # the 4 smallest pages hold two findings
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "build", "byggesaksarkiv"], cwd=ROOT,
+                          capture_output=True, text=True, env=extra)
+    assert done.returncode == 0, done.stderr
+    listing = subprocess.run([sys.executable, "-m", "orchestration.cli", "arkiv", "review"], cwd=ROOT,
+                             capture_output=True, text=True, env=extra)
+    assert listing.returncode == 0, listing.stderr
+    urls = {d["dokument_id"]: d["url"] for d in _published(env)["dokument"] if d["url"]}
+    items = [line.split()[:2] for line in listing.stdout.splitlines() if line.strip()]
+    item, doc = next((i, d) for i, d in items if d in urls)  # a flagged page of a published (redacted) document
+    served = env.data_dir / urls[doc].removeprefix("/")
+    assert served.is_file()
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "arkiv", "review", "--withhold", item],
+                          cwd=ROOT, capture_output=True, text=True, env=extra)
+    assert done.returncode == 0, done.stderr
+    row = next(d for d in _published(env)["dokument"] if d["dokument_id"] == doc)
+    assert row["status"] == "halde_tilbake" and not row["url"]
+    assert not served.exists()
+    assert all((env.data_dir / u.removeprefix("/")).is_file() for d, u in urls.items() if d != doc)

@@ -43,12 +43,10 @@ _STORES: dict[tuple[str, ...], object] = {}
 def _access(env: Env):
     """The store's access database, as the CLI sees it (one AccessStore per store: each opens its own engine)."""
     from grunndata.access import AccessStore
-    from grunndata.settings import Settings
 
-    os.environ.update(env.vars())
     ident = (env.kind, str(env.data_dir), env.database_url)
     if ident not in _STORES:
-        _STORES[ident] = AccessStore(Settings())
+        _STORES[ident] = AccessStore(env.settings())
     return _STORES[ident]
 
 
@@ -134,11 +132,10 @@ def test_the_access_database_is_private(server: Server) -> None:
         if f.exists():
             assert stat.S_IMODE(f.stat().st_mode) == 0o600, (f, oct(f.stat().st_mode))
     from grunndata.access import AccessStore
-    from grunndata.settings import Settings
 
     os.chmod(db, 0o644)  # loosened by someone: the next start puts it back
     try:
-        AccessStore(Settings()).user("x")
+        AccessStore(server.env.settings()).user("x")
     finally:
         mode = stat.S_IMODE(db.stat().st_mode)
         os.chmod(db, 0o600)

@@ -26,13 +26,15 @@ def browser():
 @pytest.mark.parametrize("env", ["gpkg"], indirect=True)
 def test_map_page_shows_layer_and_click_gives_info(server: Server, browser) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 800})
-    wms_tiles = []
-    page.on("response", lambda r: wms_tiles.append(r) if "REQUEST=GetMap" in r.url and r.ok else None)
+    tiles = []  # the layers come as OGC API vector tiles (MVT) now
+    page.on("response", lambda r: tiles.append(r) if "/tiles/WebMercatorQuad/" in r.url and r.ok else None)
     # Offline (tests have no internet): point the base map at nothing reachable, the page must still work.
     page.goto(f"{server.url}/kart")
     page.wait_for_function("() => window.mapReady === true", timeout=30000)
     page.wait_for_timeout(1500)
-    assert wms_tiles, "no WMS tile was loaded by MapLibre"
+    assert tiles, "no vector tile was loaded by MapLibre"
+    drawn = page.evaluate("() => new Set(window.grunndataMap.queryRenderedFeatures().map((f) => f.layer.id)).size")
+    assert drawn >= 3, "the vector tiles' features were not drawn"
     # Centre the map on PP-001 and click the centre.
     page.evaluate("() => window.grunndataMap.jumpTo({center: [5.50333, 59.78396], zoom: 15})")
     page.wait_for_timeout(500)

@@ -322,3 +322,96 @@ def test_browser_drills_down_and_chart_equals_table(budget_server: str) -> None:
             assert not problems, problems  # no CSP violation, no script error
         finally:
             browser.close()
+
+
+# -- netto driftsresultat with fund allocations; funksjon/art names per page language; a 390 px phone ---------
+def test_key_figures_follow_the_kostra_steps() -> None:
+    from map_viewer.budget import key_figures
+
+    def row(art: str, kr: float) -> dict:
+        return {"art": art, "belop": kr}
+    drift = [row("010", 600), row("429", 40), row("290", 25), row("790", -25),  # internal: left out
+             row("590", 30), row("990", -30),  # depreciation and its offset: they cancel in netto
+             row("870", -500), row("810", -300), row("600", -50), row("729", -20),  # income 870
+             row("500", 20), row("510", 40), row("900", -10),  # netto finans 50
+             row("540", 60), row("550", 10), row("940", -15), row("950", -5), row("570", 12)]
+    kf = key_figures(drift)
+    assert kf["driftsinntekter"] == 870 and kf["driftsutgifter"] == 670
+    assert kf["brutto_driftsresultat"] == 200 and kf["netto_finans"] == 50 and kf["motpost_avskrivingar"] == 30
+    assert kf["netto_driftsresultat"] == 180 and kf["andel"] == pytest.approx(180 / 870)
+    assert (kf["avsetjingar"], kf["bruk_av_fond"], kf["netto_avsetjingar"]) == (70, 20, 50)
+    assert kf["andel_avsetjingar"] == pytest.approx(50 / 870) and kf["til_investering"] == 12
+    assert kf["resultat"] == 180 - 50 - 12 and kf["andel_resultat"] == pytest.approx(118 / 870)
+    assert key_figures([])["andel"] == 0.0
+
+
+def test_code_lists_name_every_code_in_nn_nb_and_en() -> None:
+    from pipelines.budget import code_name
+
+    for kind in ("funksjon", "art", "artsgruppe"):
+        with (ROOT / "pipelines" / "data" / f"kostra_{kind}.csv").open(encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        assert all(r["namn"] and r["namn_nb"] and r["namn_en"] for r in rows), kind
+    assert code_name("funksjon", "202", "nn") == "Grunnskule" and code_name("funksjon", "202", "nb") == "Grunnskole"
+    assert code_name("funksjon", "202", "en") == "Primary and lower secondary school"
+    assert code_name("art", "099", "en") == "Employer's national insurance contribution"
+    assert code_name("art", "121", "en") == "Goods and services for own production"  # not listed: its art group
+    assert code_name("funksjon", "999", "en") is None
+
+
+def test_pages_name_funksjon_and_art_in_the_page_language(budget_server: str) -> None:
+    names = {"nn": ("nedsett funksjonsevne", "Arbeidsgivaravgift", "202 Grunnskule"),
+             "nb": ("personer med funksjonsnedsettelser", "Arbeidsgiveravgift", "202 Grunnskole"),
+             "en": ("elderly and people with disabilities", "Employer's national insurance contribution",
+                    "202 Primary and lower secondary school")}
+    for lang, (function, art, area) in names.items():
+        page = httpx.get(f"{budget_server}/budsjett/funksjon/234", params={"aar": 2024, "lang": lang}).text
+        assert function in page.split("</h1>")[0] and f"099 {art}".replace("'", "&#39;") in page, lang
+        page = httpx.get(f"{budget_server}/budsjett/omrade/grunnskule", params={"aar": 2024, "lang": lang}).text
+        assert area in page, lang
+
+
+def test_overview_shows_the_fund_allocations_from_the_api(budget_server: str) -> None:
+    api = httpx.get(f"{budget_server}/api/budsjett", params={"aar": 2024, "type": "opphavleg_budsjett",
+                                                             "del": "drift", "group_by": "art"}).json()
+    by_art = {i["art"]: i["belop"] for i in api["items"]}
+    funds = sum(v for a, v in by_art.items() if 540 <= int(a) <= 559) + sum(
+        v for a, v in by_art.items() if 940 <= int(a) <= 959)
+    assert funds > 0  # the Stord sample sets money aside (art 540)
+    page = httpx.get(f"{budget_server}/budsjett", params={"aar": 2024, "lang": "en"}).text
+    assert "Net allocations to funds" in page
+    assert f"Of it, {funds / 1e6:,.1f} million kroner net go into funds" in page
+
+
+PHONE_PAGES = ("/budsjett?aar=2024", "/budsjett?aar=2027&type=okonomiplan", "/budsjett/omrade/helse_omsorg?aar=2024",
+               "/budsjett/omrade/finans?aar=2024", "/budsjett/funksjon/234?aar=2024", "/budsjett/tertial/2025-1?x=1")
+STICKING_OUT = """() => { const W = document.documentElement.clientWidth;
+  return [...document.querySelectorAll('main *')].filter(e => !e.closest('.table-scroll')).filter(e => {
+    const r = e.getBoundingClientRect(); return r.width && (r.right > W + 0.5 || r.left < -0.5); })
+    .map(e => e.tagName + ' ' + (e.textContent || '').trim().slice(0, 40)); }"""
+
+
+def test_every_budget_page_fits_a_390_px_phone_in_every_language(budget_server: str,
+                                                                 request: pytest.FixtureRequest) -> None:
+    if "postgis" in request.node.callspec.id:
+        pytest.skip("layout does not depend on the store; checked once, on the gpkg build")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            for lang in ("nn", "nb", "en"):
+                for url in PHONE_PAGES:
+                    response = page.goto(f"{budget_server}{url}&lang={lang}")
+                    assert response and response.status == 200, url
+                    page.wait_for_load_state("load")
+                    where = f"{lang} {url}"
+                    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, where
+                    assert page.evaluate(STICKING_OUT) == [], where
+                    # a table wider than the phone scrolls inside its own box, which takes keyboard focus
+                    boxes = page.evaluate("() => [...document.querySelectorAll('.table-scroll')].map(b => "
+                                          "[b.scrollWidth > b.clientWidth + 1, b.tabIndex])")
+                    assert all(tab == 0 for wide, tab in boxes if wide), where
+        finally:
+            browser.close()

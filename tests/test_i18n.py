@@ -145,12 +145,12 @@ def test_vendored_pygeoapi_chrome_is_current() -> None:
     """pygeoapi's _base.html, vendored with its header/footer texts from our catalogs (`make vendor`)."""
     import pygeoapi
 
-    from map_viewer.vendor import TEMPLATES_OUT, chrome, rewrite
+    from map_viewer.vendor import TEMPLATES_OUT, accessible, chrome, rewrite
 
     vendored = TEMPLATES_OUT / "_base.html"
     if not vendored.exists():
         pytest.skip("pygeoapi templates not vendored (make vendor)")
     source = (Path(pygeoapi.__file__).parent / "templates" / "_base.html").read_text(encoding="utf-8")
-    expected = chrome(rewrite(source, set()))
+    expected = chrome(accessible("_base.html", rewrite(source, set())))
     assert '"nn": "Heim"' in expected and '"nb": "Kontakt"' in expected and 'dir="ltr"' in expected
     assert vendored.read_text(encoding="utf-8") == expected, "run `make vendor` after changing the catalogs"

@@ -140,7 +140,10 @@ def test_self_intersecting_area_is_an_error_and_repaired_only_on_request(tmp_pat
     plan = square(300000, 6630000, 300100, 6630100)
     bowtie = [(300000, 6630000), (300100, 6630100), (300100, 6630000), (300000, 6630100), (300000, 6630000)]
     path = tmp_path / "p.sos"
-    path.write_text(sosi_plan([(1110, bowtie)], plan), encoding="utf-8")
+    # the two triangles the repaired bow-tie leaves open, so the formål cover the plan (planomrade-ikkje-dekt)
+    sides = [(1110, [(300000, 6630000), (300100, 6630000), (300050, 6630050), (300000, 6630000)]),
+             (1110, [(300000, 6630100), (300050, 6630050), (300100, 6630100), (300000, 6630100)])]
+    path.write_text(sosi_plan([(1110, bowtie), *sides], plan), encoding="utf-8")
     (out,), report = run(path, 25832)
     assert out is None and [f.rule for f in report.errors] == ["gml.flate.1"]
     report = Report("t")

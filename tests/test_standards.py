@@ -384,3 +384,20 @@ def test_citizen_pages_do_not_scroll_sideways_on_a_phone(server: Server) -> None
                     wide.append((path, lang, width))
         browser.close()
     assert not wide, wide
+
+
+def test_wms_capabilities_titles_in_the_requests_language(server: Server) -> None:
+    from lxml import etree
+
+    def titles(**extra) -> list[str]:
+        r = httpx.get(f"{server.url}/wms", params={"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetCapabilities",
+                                                    **extra}, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        root = etree.fromstring(r.content)
+        return [t.text for t in root.iter("{http://www.opengis.net/wms}Title")]
+
+    nn, nb, en = titles(), titles(LANGUAGE="nb"), titles(LANGUAGE="en")
+    assert "Prøvepunkt for drikkevatn" in nn and "Stord kommune: opne kartdata" in nn
+    assert "Prøvepunkter for drikkevann" in nb and "Stord kommune: åpne kartdata" in nb
+    assert "Drinking-water sampling points" in en and "Stord kommune: open map data" in en
+    assert titles(LANGUAGE="nob") == nb and titles(LANGUAGE="nn") == nn and len(en) == len(nn)

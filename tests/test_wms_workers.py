@@ -1,7 +1,8 @@
 """WMS renderer processes (map_viewer/wms.py) and `grunndata serve --workers N` (map_viewer/workers.py).
 
 Functional only: the same answers as rendering in the calling thread, recovery from a dead renderer, several
-workers behind one port, nothing left running after a stop. How fast is bench/bench_load.py's business.
+workers behind one port with nothing of their own (a session, the access log, a build seen alike by both), nothing
+left running after a stop. How fast is bench/bench_load.py's business.
 """
 
 from __future__ import annotations
@@ -99,6 +100,63 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _served_by(response: httpx.Response, port: int) -> int:
+    """The worker (pid) that holds the connection `response` came on: the client's port, looked up with `ss` at
+    once (uvicorn keeps an idle connection 5 s, so it is still there)."""
+    local = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} and dport = :{local} )"],
+                         capture_output=True, text=True).stdout
+    return int(re.search(r"pid=(\d+)", out).group(1))
+
+
+def _from_each_worker(clients: list[httpx.Client], port: int, ask) -> dict[int, httpx.Response]:
+    """`ask(client)` on clients in turn until both workers have answered; their answers by worker."""
+    answers: dict[int, httpx.Response] = {}
+    for c in clients:
+        response = ask(c)
+        answers.setdefault(_served_by(response, port), response)
+        if len(answers) == 2:
+            return answers
+    raise AssertionError(f"only worker(s) {list(answers)} answered")
+
+
+def _no_state_in_a_worker(env: Env, base: str, port: int, clients: list[httpx.Client]) -> None:
+    """A session made on one worker is good on the other and ends on both at logout, both workers' requests reach
+    the one access log, and a build published while they serve is what both answer with."""
+    from .test_auth_security import SMALL_WMS, _address, _log_rows, _stamp
+    from .test_va import new_user
+
+    name, marker = f"arbeidar{_stamp()}", f"w{_stamp()}"
+    new_user(env, name, passord="Arbeidar-passord-1")
+    login = clients[0].post("/entreprenor/login", data={"brukarnamn": name, "passord": "Arbeidar-passord-1"},
+                            headers={"Origin": base, "X-Forwarded-For": _address()})
+    assert login.status_code == 303
+    cookie = {"Cookie": f"grunndata_okt={login.cookies['grunndata_okt']}"}
+    clients[0].cookies.clear()
+    sent: list[int] = []
+
+    def signed_in(c: httpx.Client) -> httpx.Response:
+        sent.append(len(sent))
+        return c.get(f"/wms-restricted?{SMALL_WMS}&{marker}={len(sent)}", headers=cookie)
+
+    assert [r.status_code for r in _from_each_worker(clients, port, signed_in).values()] == [200, 200]
+    assert len(_log_rows(env, marker, expect=len(sent))) == len(sent)  # every worker's requests, none lost
+    assert clients[0].post("/entreprenor/logout", headers={"Origin": base, **cookie}).status_code == 303
+    ended = _from_each_worker(clients, port, lambda c: c.get(f"/wms-restricted?{SMALL_WMS}", headers=cookie))
+    assert [r.status_code for r in ended.values()] == [401, 401]  # ended on both, whichever logged out
+
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "build", "drikkevassprovar"], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, **env.vars()})
+    assert done.returncode == 0, done.stderr
+    finished = _store(env).builds()["drikkevassprovar"].finished
+    pages = _from_each_worker(clients, port, lambda c: c.get("/"))
+    assert all(f"<time>{finished}</time>" in r.text for r in pages.values())
+
+
+def _store(env: Env):
+    return open_store(env.settings())
+
+
 def test_serve_with_workers_spreads_connections_and_stops_cleanly(env: Env, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -118,6 +176,7 @@ def test_serve_with_workers_spreads_connections_and_stops_cleanly(env: Env, tmp_
                                  capture_output=True, text=True).stdout
             serving = {int(p) for p in re.findall(r"pid=(\d+)", out)}
             assert len(serving) == 2, out
+            _no_state_in_a_worker(env, base, port, clients)
         finally:
             for c in clients:
                 c.close()

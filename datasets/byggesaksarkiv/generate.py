@@ -9,15 +9,22 @@ skjermingshjemmel, skjermingDokument), and typed letters as small text PDFs with
 Planted identifiers, so screening can be tested: valid fødselsnummer (today's rule and the 2032 rule), D- and
 H-nummer and kontonummer in titles and letters, in the forms people type them; and numbers with a wrong check
 digit that must NOT be flagged. `PLANTED` (valid) and `DECOYS` (invalid) list them for the tests.
+
+Scanned pages (`render_scans`): typed Nynorsk and Bokmål letters and simple drawings rendered as page images at
+150 dpi with skew, speckle noise and blur (a few upside down), as image-only PDFs in the extract and as a vendor's
+loose scans (TIFF/PDF + `indeks.csv`, kjelder/skanna); some carry planted identifiers, some are skjerma. The text
+each page was rendered from is in kjelder/fasit.json (ground truth for bench/bench_ocr.py; never published).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import shutil
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -101,6 +108,8 @@ def generate(out: Path = OUT) -> dict[str, Path]:
     parcels = load_generator(HERE.parent / "eigedomar").parcels()
     chosen = rng.sample([p for p in parcels if not p["fnr"]], N_SAKER - 8)
     valid, decoys = planted_numbers(rng)
+    scan_rng = random.Random(SEED + 1)  # its own sequence: the rest of the sample is as it was without scans
+    scans: dict[str, list[ScanPage]] = {}
     docs = out / "dokumenter"
     docs.mkdir(parents=True, exist_ok=True)
     for old in docs.glob("*.pdf"):
@@ -124,7 +133,17 @@ def generate(out: Path = OUT) -> dict[str, Path]:
             tittel += f" - ref. {rng.choice(decoys)}"
         saker.append((i, year, seq, gnr, bnr, tittel))
         key = (gnr, bnr) if gnr is not None else (-1, -1)
-        by_gnr.setdefault(key, []).append(_sak_xml(rng, i, year, seq, tittel, valid, decoys, docs))
+        mappe = _sak_xml(rng, i, year, seq, tittel, valid, decoys, docs)
+        if i % SCAN_EVERY == 2:  # a scanned letter (image-only PDF) in its own journalpost
+            pages = scan_letter(scan_rng, f"{year}/{seq}", tittel.split(" - søkjar")[0].split(" - ref.")[0], valid,
+                                decoys, scan_rng.randint(2, 5), plant=len(scans) % 2 == 0)
+            name = f"skann-{_uid(scan_rng)}.pdf"
+            data = _scan_pdf(pages, scan_rng)
+            (docs / name).write_bytes(data)
+            scans[f"dokumenter/{name}"] = pages
+            mappe = mappe.replace("     <saksaar>", _scan_jp(scan_rng, i, year, seq, name, data,
+                                                            skjerma=len(scans) % 4 == 0) + "     <saksaar>", 1)
+        by_gnr.setdefault(key, []).append(mappe)
     klasser = []
     for (gnr, bnr), mapper in sorted(by_gnr.items()):
         if gnr < 0:
@@ -184,7 +203,59 @@ def generate(out: Path = OUT) -> dict[str, Path]:
     (out / "arkivstruktur.xml").write_text(body, encoding="utf-8")
     for xsd in ("arkivstruktur.xsd", "metadatakatalog.xsd"):  # an extract ships its schemas
         shutil.copyfile(XSD / xsd, out / xsd)
-    return {"uttrekk": out / "arkivstruktur.xml"}
+    loose = render_scans(out.parent / "skanna", valid, decoys)
+    fasit = {"uttrekk": _fasit(scans), "skanna": _fasit(loose)}
+    (out.parent / "fasit.json").write_text(json.dumps(fasit, ensure_ascii=False, indent=1), encoding="utf-8")
+    return {"uttrekk": out / "arkivstruktur.xml", "skanna": out.parent / "skanna" / "indeks.csv"}
+
+
+def _scan_jp(rng: random.Random, i: int, year: int, seq: int, name: str, data: bytes, skjerma: bool) -> str:
+    sk = _skjerming(HJEMMEL, True, "         ") if skjerma else ""
+    return f"""       <registrering xsi:type="journalpost">
+        <systemID>{_uid(rng)}</systemID>
+        <opprettetDato>{year}-04-01T00:00:00</opprettetDato>
+        <opprettetAv>Skanning</opprettetAv>
+        <arkivertDato>{year}-04-02T00:00:00</arkivertDato>
+        <arkivertAv>Arkivleiar</arkivertAv>
+        <dokumentbeskrivelse>
+         <systemID>{_uid(rng)}</systemID>
+         <dokumenttype>Brev</dokumenttype>
+         <dokumentstatus>Dokumentet er ferdigstilt</dokumentstatus>
+         <tittel>Skanna brev i sak {year}/{seq}</tittel>
+         <opprettetDato>{year}-04-01T00:00:00</opprettetDato>
+         <opprettetAv>Skanning</opprettetAv>
+         <tilknyttetRegistreringSom>Hoveddokument</tilknyttetRegistreringSom>
+         <dokumentnummer>1</dokumentnummer>
+         <tilknyttetDato>{year}-04-01T00:00:00</tilknyttetDato>
+         <tilknyttetAv>Skanning</tilknyttetAv>
+{sk}
+         <dokumentobjekt>
+          <versjonsnummer>1</versjonsnummer>
+          <variantformat>Arkivformat</variantformat>
+          <format>pdf</format>
+          <opprettetDato>{year}-04-01T00:00:00</opprettetDato>
+          <opprettetAv>Skanning</opprettetAv>
+          <referanseDokumentfil>dokumenter/{name}</referanseDokumentfil>
+          <sjekksum>{hashlib.sha256(data).hexdigest()}</sjekksum>
+          <sjekksumAlgoritme>SHA-256</sjekksumAlgoritme>
+          <filstoerrelse>{len(data)}</filstoerrelse>
+         </dokumentobjekt>
+        </dokumentbeskrivelse>
+        <registreringsID>{year}/{seq}-9</registreringsID>
+        <tittel>Skanna brev</tittel>
+        <dokumentmedium>Fysisk medium</dokumentmedium>
+        <journalaar>{year}</journalaar>
+        <journalsekvensnummer>{i * 5 + 9}</journalsekvensnummer>
+        <journalpostnummer>9</journalpostnummer>
+        <journalposttype>Inngående dokument</journalposttype>
+        <journalstatus>Arkivert</journalstatus>
+        <journaldato>{year}-04-01</journaldato>
+        <korrespondansepart>
+         <korrespondanseparttype>Avsender</korrespondanseparttype>
+         <korrespondansepartNavn>Skanning AS</korrespondansepartNavn>
+        </korrespondansepart>
+       </registrering>
+"""
 
 
 def _sak_xml(rng: random.Random, i: int, year: int, seq: int, tittel: str, valid: list[str], decoys: list[str],
@@ -283,6 +354,136 @@ def _sak_xml(rng: random.Random, i: int, year: int, seq: int, tittel: str, valid
      <saksstatus>{status}</saksstatus>
     </mappe>
 """
+
+
+SCAN_DPI = 150
+SCAN_EVERY = 40  # every 40th sak has a scanned letter in the extract
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FIXED_DATE = __import__("time").strptime("2024-01-01", "%Y-%m-%d")  # deterministic PDF dates
+BREV_NN = ["Vi viser til søknaden dykkar om løyve til tiltak på eigedomen.",
+           "Tiltaket er vurdert etter plan- og bygningslova og reguleringsplanen for området.",
+           "Kommunen gjev løyve til tiltaket med dei vilkåra som står nedanfor.",
+           "Arbeidet må vere ferdig innan tre år frå vedtaksdatoen.",
+           "Naboane har fått varsel og det kom inga merknad innan fristen.",
+           "Du kan klage på vedtaket innan tre veker frå du fekk dette brevet."]
+BREV_NB = ["Vi viser til søknaden deres om tillatelse til tiltak på eiendommen.",
+           "Tiltaket er vurdert etter plan- og bygningsloven og reguleringsplanen for området.",
+           "Kommunen gir tillatelse til tiltaket med de vilkårene som står nedenfor.",
+           "Arbeidet må være ferdig innen tre år fra vedtaksdatoen.",
+           "Naboene har fått varsel og det kom ingen merknader innen fristen.",
+           "Du kan klage på vedtaket innen tre uker fra du mottok dette brevet."]
+
+
+@dataclass
+class ScanPage:
+    lines: list[str]
+    drawing: bool = False
+    planted: list[str] = field(default_factory=list)   # valid identifiers on the page, as typed
+    decoys: list[str] = field(default_factory=list)
+
+
+def _page_image(page: ScanPage, rng: random.Random):
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    w, h = int(8.27 * SCAN_DPI), int(11.69 * SCAN_DPI)
+    im = Image.new("L", (w, h), 255)
+    d = ImageDraw.Draw(im)
+    face = rng.choice(["DejaVuSerif.ttf", "DejaVuSans.ttf", "DejaVuSansMono.ttf"])
+    font = ImageFont.truetype(str(FONT_DIR / face), int(12 / 72 * SCAN_DPI))
+    y = int(1.0 * SCAN_DPI)
+    if page.drawing:  # a facade: walls, roof, door, windows, a dimension line
+        x0, x1, top, base = int(1.5 * SCAN_DPI), int(6.5 * SCAN_DPI), int(5 * SCAN_DPI), int(8 * SCAN_DPI)
+        d.rectangle([x0, top, x1, base], outline=0, width=4)
+        d.polygon([(x0 - 20, top), ((x0 + x1) // 2, top - int(1.6 * SCAN_DPI)), (x1 + 20, top)], outline=0, width=4)
+        d.rectangle([x0 + 80, base - 260, x0 + 200, base], outline=0, width=3)
+        for wx in (x0 + 330, x0 + 530):
+            d.rectangle([wx, top + 90, wx + 130, top + 220], outline=0, width=3)
+        d.line([x0, base + 60, x1, base + 60], fill=0, width=2)
+    for line in page.lines:
+        d.text((int(0.9 * SCAN_DPI), y), line, font=font, fill=0)
+        y += int(0.27 * SCAN_DPI)
+        if page.drawing and y > int(2.6 * SCAN_DPI):
+            y = int(9.0 * SCAN_DPI)
+    im = im.rotate(rng.uniform(-2.0, 2.0), resample=Image.BICUBIC, fillcolor=255)
+    if rng.random() < 0.1:
+        im = im.rotate(180)
+    px = im.load()
+    for _ in range(2500):  # speckle, as on a dusty glass
+        px[rng.randrange(w), rng.randrange(h)] = rng.choice((0, 90, 160))
+    return im.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.6)))
+
+
+def _scan_pdf(pages: list[ScanPage], rng: random.Random) -> bytes:
+    images = [_page_image(p, rng) for p in pages]
+    buf = io.BytesIO()
+    images[0].save(buf, format="PDF", resolution=SCAN_DPI, save_all=True, append_images=images[1:], quality=60,
+                   title="Skanna dokument", creationDate=FIXED_DATE, modDate=FIXED_DATE)
+    return buf.getvalue()
+
+
+def _scan_tiff(pages: list[ScanPage], rng: random.Random) -> bytes:
+    images = [_page_image(p, rng).point(lambda v: 255 if v > 150 else 0, mode="1") for p in pages]
+    buf = io.BytesIO()
+    images[0].save(buf, format="TIFF", save_all=True, append_images=images[1:], compression="group4",
+                   dpi=(SCAN_DPI, SCAN_DPI))
+    return buf.getvalue()
+
+
+def scan_letter(rng: random.Random, sak: str, tittel: str, valid: list[str], decoys: list[str],
+                n_pages: int, plant: bool) -> list[ScanPage]:
+    """A typed letter of n pages (Nynorsk or Bokmål); the last page a drawing now and then."""
+    nn = rng.random() < 0.6
+    body = BREV_NN if nn else BREV_NB
+    pages = []
+    for n in range(n_pages):
+        if n == n_pages - 1 and n_pages > 1 and rng.random() < 0.5:
+            pages.append(ScanPage([f"Teikning nr. {n} - {tittel}" if nn else f"Tegning nr. {n} - {tittel}",
+                                   f"Sak {sak}", "Fasade mot sør" if nn else "Fasade mot sør", "Målestokk 1:100"],
+                                  drawing=True))
+            continue
+        lines = ["Stord kommune - Byggesak", f"Sak {sak}", tittel, ""] if n == 0 else [f"Side {n + 1}", ""]
+        lines += rng.sample(body, 4)
+        p = ScanPage(lines)
+        if plant and n == 0:
+            num = rng.choice(valid)
+            p.lines.append(f"{'Fødselsnummer' if nn else 'Fødselsnummer'} søkjar: {num}" if nn else
+                           f"Fødselsnummer søker: {num}")
+            p.planted.append(num)
+            if rng.random() < 0.5:
+                dec = rng.choice(decoys)
+                p.lines.append(f"Referanse {dec}")
+                p.decoys.append(dec)
+        p.lines += ["", "Med helsing" if nn else "Med hilsen", rng.choice(NAMN) + ", sakshandsamar"]
+        pages.append(p)
+    return pages
+
+
+def render_scans(out_dir: Path, valid: list[str], decoys: list[str]) -> dict[str, list[ScanPage]]:
+    """The vendor's loose scans: TIFF/PDF files and indeks.csv (its own column names, mapped in dataset.yml)."""
+    rng = random.Random(SEED + 2)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.iterdir():
+        old.unlink()
+    rows = ["Filnamn;Gardsnr;Bruksnr;Saksnr;Tittel;Dato;Dokumenttype"]
+    parcels = [p for p in load_generator(HERE.parent / "eigedomar").parcels() if not p["fnr"]]
+    done: dict[str, list[ScanPage]] = {}
+    for n in range(8):
+        p = rng.choice(parcels)
+        sak = f"{1978 + n}/{rng.randint(1, 40)}"
+        tittel = f"Gnr {p['gnr']} Bnr {p['bnr']} - {rng.choice(TILTAK)}"
+        pages = scan_letter(rng, sak, tittel, valid, decoys, rng.randint(2, 4), plant=n % 2 == 0)
+        name = f"skann_{n + 1:03d}.{'tif' if n % 2 else 'pdf'}"
+        (out_dir / name).write_bytes(_scan_tiff(pages, rng) if n % 2 else _scan_pdf(pages, rng))
+        dato = f"{1978 + n}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+        rows.append(f"{name};{p['gnr']};{p['bnr']};{sak};{tittel};{dato};{'Teikning' if n % 3 == 2 else 'Brev'}")
+        done[name] = pages
+    (out_dir / "indeks.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return done
+
+
+def _fasit(scans: dict[str, list[ScanPage]]) -> dict:
+    return {name: [{"tekst": "\n".join(p.lines), "planta": p.planted, "lokkar": p.decoys} for p in pages]
+            for name, pages in sorted(scans.items())}
 
 
 def planted() -> tuple[list[str], list[str]]:

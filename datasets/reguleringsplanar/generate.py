@@ -291,6 +291,22 @@ def make_plans(rng: random.Random, target: int = 330) -> list[Plan]:
 _SOSI_HENSYN = {"RpSikringSone": "RPSIKRING", "RpFareSone": "RPFARE", "RpAngittHensynSone": "RPANGITTHENSYN"}
 
 
+# TEGNSETT -> codec for the charsets the generator writes (pipelines/sosi.py reads these and more)
+SOSI_CODECS = {"UTF-8": "utf-8", "ISO8859-10": "iso8859_10", "ISO8859-1": "latin-1", "ANSI": "cp1252",
+               "DOSN8": "cp865"}
+
+
+def sosi_bytes(text: str, declared: str) -> bytes:
+    """The file's bytes in its TEGNSETT, never a "?" for a character it cannot hold: a plan name with "–" (en dash,
+    not in ISO 8859-1/-10) is written in ANSI (Windows-1252, which has it) or else UTF-8, and the header says so."""
+    for charset in dict.fromkeys((declared, "ANSI", "UTF-8")):
+        try:
+            return text.replace(f"..TEGNSETT {declared}\n", f"..TEGNSETT {charset}\n", 1).encode(SOSI_CODECS[charset])
+        except UnicodeEncodeError:
+            continue
+    raise AssertionError("unreachable: UTF-8 holds every character")
+
+
 def sosi_text(plan: Plan, rng: random.Random, declared: str) -> str:
     """SOSI 4.5 text of one plan: each surface's rings as KURVE, FLATE by ..REF (some curves reversed)."""
     def nø(coords) -> list[str]:
@@ -582,14 +598,13 @@ def generate(out: Path = OUT) -> dict[str, Path]:
             (folder / f"{plan.planid}.gml").write_bytes(gml_bytes(plan, dangling=plan.planid == gml_first))
             continue
         if plan.planid == special["dosn8"]:
-            raw = sosi_text(plan, rng, "DOSN8").encode("cp865", "replace")
+            raw = sosi_bytes(sosi_text(plan, rng, "DOSN8"), "DOSN8")
         elif plan.planid == special["bom"]:
             raw = b"\xef\xbb\xbf" + sosi_text(plan, rng, "UTF-8").replace("\n", "\r\n").encode("utf-8")
         elif plan.planid in special["lying"]:
             raw = sosi_text(plan, rng, "ISO8859-1").encode("utf-8")  # header says Latin-1, bytes are UTF-8
         else:
-            codec = {"UTF-8": "utf-8", "ISO8859-10": "iso8859_10", "ISO8859-1": "latin-1"}[plan.encoding]
-            raw = sosi_text(plan, rng, plan.encoding).encode(codec, "replace")
+            raw = sosi_bytes(sosi_text(plan, rng, plan.encoding), plan.encoding)
         (folder / f"{plan.planid}.sos").write_bytes(raw)
     # planregister: what the case-handling system knows beyond the plan file
     reg = [["plan_id", "saksnummer", "erstatta_av", "endra_av"]]

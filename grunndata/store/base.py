@@ -8,13 +8,14 @@ stages a complete new version beside the published one and swaps it in with one 
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import geopandas as gpd
+import orjson
+from shapely.geometry.base import BaseGeometry
 
 from ..errors import GrunndataError
 from ..registry import Dataset
@@ -37,12 +38,21 @@ class Query:
     select: list[str] | None = None
     skip_geometry: bool = False
     hits_only: bool = False
+    # The geometry's CRS in the answer: None = the storage CRS, else an EPSG code and whether that CRS's axis order
+    # is latitude first (EPSG:4326 in OGC API; CRS84 is 4326 longitude first). The store transforms, no Shapely
+    # round trip per feature.
+    out_srid: int | None = None
+    out_lat_first: bool = False
+    # numberMatched: None counts every match (exact, as hits do); N counts up to N and gives None beyond, so a
+    # page's cost does not grow with the number of matches (OGC API Features lets numberMatched be left out).
+    count_cap: int | None = None
+    raw_geometry: bool = False  # geometry as the store's GeoJSON text (orjson.Fragment), for JSON answers
 
 
 @dataclass
 class Page:
     features: list[dict]
-    matched: int
+    matched: int | None  # None: more than Query.count_cap matched
 
 
 @dataclass
@@ -64,11 +74,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def feature(fid: Any, props: dict[str, Any], geometry_json: str | None) -> dict:
+def feature(fid: Any, props: dict[str, Any], geometry_json: str | None, raw: bool = False) -> dict:
+    """A GeoJSON feature; with `raw` its geometry stays the store's GeoJSON text, pasted into the answer by
+    orjson unparsed (map_viewer/ogc_fastpath.py) instead of parsed here and written again."""
+    if not geometry_json:
+        geometry = None
+    elif raw:
+        geometry = orjson.Fragment(geometry_json)
+    else:
+        geometry = orjson.loads(geometry_json)
     return {
         "type": "Feature",
         "id": jsonable(fid),
-        "geometry": json.loads(geometry_json) if geometry_json else None,
+        "geometry": geometry,
         "properties": {k: jsonable(v) for k, v in props.items()},
     }
 
@@ -119,6 +137,19 @@ class Store(ABC):
     def search(self, dataset_id: str, table: str, id_field: str, columns: list[str], text: str,
                limit: int = 200) -> list[str]:
         """Ids of rows whose `columns` resemble `text` (typo-tolerant candidates; rank with textsearch.score)."""
+
+    @abstractmethod
+    def intersecting(self, dataset_id: str, table: str, id_field: str, geom: BaseGeometry,
+                     min_shared: float = 0.0) -> list[dict]:
+        """Rows (as features without geometry, by id) whose geometry intersects `geom` (in the storage CRS), for an
+        areal `geom` by at least `min_shared` (m²). The exact test runs in the store: no geometry is sent back."""
+
+    @abstractmethod
+    def search_names(self, dataset_id: str, table: str, text: str, min_score: float = 0.5,
+                     limit: int = 200, column_min: dict[str, float] | None = None) -> list:
+        """Ids of up to `limit` rows of which a `name_search` column scores at least `min_score` (`column_min`: more
+        for some columns) against `text` (textsearch.score), best first, ties by id; every such row is considered
+        (store/names.py)."""
 
     def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:
         """Whole table as a GeoDataFrame (pages, exports). Not for hot paths."""

@@ -15,6 +15,7 @@ existing schema (a staging schema is new on every build), and cannot follow a pe
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -25,11 +26,14 @@ import geopandas as gpd
 import pandas as pd
 import psycopg2
 import psycopg2.pool
+import shapely
 from psycopg2 import sql
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import create_engine
 
 from ..errors import GrunndataError, InvalidQuery, StoreUnavailable
 from ..registry import Dataset
+from . import names
 from .base import META, Build, Page, Query, Store, feature
 from .cql import to_sql
 
@@ -37,6 +41,7 @@ _JSON_TYPES = {"integer": "integer", "bigint": "integer", "smallint": "integer",
                "real": "number", "numeric": "number", "boolean": "boolean"}
 _POOLS: dict[str, tuple[psycopg2.pool.ThreadedConnectionPool, threading.BoundedSemaphore]] = {}
 _POOLS_LOCK = threading.Lock()
+_META: dict[tuple[str, str, str], tuple[int, tuple[dict[str, str], bool, int]]] = {}  # see _table_meta
 GEOM = "geometry"
 POOL_WAIT_SECONDS = 30
 
@@ -140,6 +145,8 @@ class PostgisStore(Store):
                 if table.search:  # trigram GiST index: nearest by word similarity (<<->), typos included
                     cur.execute(sql.SQL("CREATE INDEX ON {} USING gist (({}) gist_trgm_ops)").format(
                         ident, _search_expr(table.search)))
+                if table.name_search:
+                    _write_name_index(cur, staging, name, gdf, table.id_field, table.name_search)
                 cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
                 got = cur.fetchone()[0]
                 if got != len(gdf):
@@ -162,16 +169,59 @@ class PostgisStore(Store):
             cur.execute(query, (text.lower(), limit))
             return [r[0] for r in cur.fetchall()]
 
+    def intersecting(self, dataset_id: str, table: str, id_field: str, geom: BaseGeometry,
+                     min_shared: float = 0.0) -> list[dict]:
+        with self._conn() as conn, conn.cursor() as cur:
+            cols = self._columns(cur, dataset_id, table)
+            cur.execute("SELECT Find_SRID(%s, %s, %s)", (dataset_id, table, GEOM))
+            srid = cur.fetchone()[0]
+            shape_ = "ST_GeomFromWKB(%(wkb)s, %(srid)s)"
+            shared = (f" AND ST_Area(ST_Intersection({{g}}, {shape_})) >= %(min)s"
+                      if min_shared and geom.area > 0 else "")
+            cur.execute(sql.SQL(f"SELECT {{c}}, NULL FROM {{t}} WHERE ST_Intersects({{g}}, {shape_}){shared} "
+                                "ORDER BY {i}").format(
+                c=sql.SQL(", ").join(map(sql.Identifier, cols)), t=sql.Identifier(dataset_id, table),
+                g=sql.Identifier(GEOM), i=sql.Identifier(id_field)),
+                {"wkb": psycopg2.Binary(shapely.to_wkb(geom)), "srid": srid, "min": min_shared})
+            return [_row_feature(r, list(cols), id_field) for r in cur.fetchall()]
+
+    def search_names(self, dataset_id: str, table: str, text: str, min_score: float = 0.5,
+                     limit: int = 200, column_min: dict[str, float] | None = None) -> list:
+        index = f"{table}{names.SUFFIX}"
+        with self._conn() as conn, conn.cursor() as cur:
+            def fetch(query: str, args: tuple) -> list[tuple]:
+                cur.execute(sql.SQL(query).format(*(sql.Identifier(dataset_id, t) for t in
+                                                    (index, f"{index}_gram", f"{index}_rad"))), args)
+                return cur.fetchall()
+
+            def counts(grams: list[str]) -> dict[str, int]:
+                return dict(fetch("SELECT gram, n FROM {1} WHERE gram = ANY(%s)", (grams,)))
+
+            def postings(gram: str) -> list[int]:
+                return [r[0] for r in fetch("SELECT tekst_id FROM {0} WHERE grams @> ARRAY[%s]::text[]", (gram,))]
+
+            def texts(ids: list[int] | None) -> list[tuple[int, str, list[str]]]:
+                if ids is None:
+                    return fetch("SELECT tekst_id, tekst, grams FROM {0}", ())
+                return fetch("SELECT tekst_id, tekst, grams FROM {0} WHERE tekst_id = ANY(%s)", (ids,))
+
+            def rows_of(ids: list[int]) -> list[tuple[int, object]]:
+                return fetch("SELECT tekst_id, rad FROM {2} WHERE tekst_id = ANY(%s)", (ids,))
+
+            return names.lookup(text, min_score, limit, column_min, counts, postings, texts, rows_of)
+
     # -- reads -------------------------------------------------------------------------------
     def tables(self, dataset_id: str) -> list[str]:
         with self._conn() as conn, conn.cursor() as cur:
+            # not the name indexes beside the tables (store/names.py): they are no dataset's tables
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-                        "AND table_type = 'BASE TABLE' ORDER BY 1", (dataset_id,))
+                        "AND table_type = 'BASE TABLE' AND table_name NOT LIKE %s ORDER BY 1",
+                        (dataset_id, f"%{names.SUFFIX.replace('_', chr(92) + '_')}%"))
             return [r[0] for r in cur.fetchall()]
 
     def fields(self, dataset_id: str, table: str) -> dict[str, str]:
         with self._conn() as conn, conn.cursor() as cur:
-            return self._columns(cur, dataset_id, table)
+            return dict(self._table_meta(cur, dataset_id, table)[0])
 
     @staticmethod
     def _has_geom(cur, dataset_id: str, table: str) -> bool:
@@ -224,31 +274,65 @@ class PostgisStore(Store):
             return sql.SQL(""), args
         return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), args
 
+    def _table_meta(self, cur, dataset_id: str, table: str) -> tuple[dict[str, str], bool, int]:
+        """(columns, has geometry, SRID), cached while the table is the same relation: a publish swaps in a new
+        schema, so a new OID (one catalogue lookup instead of three information_schema queries per request)."""
+        cur.execute("SELECT to_regclass(%s)::oid", (sql.Identifier(dataset_id, table).as_string(cur),))
+        oid = cur.fetchone()[0]
+        key = (self.url, dataset_id, table)
+        found = _META.get(key)
+        if found is not None and oid is not None and found[0] == oid:
+            return found[1]
+        cols = self._columns(cur, dataset_id, table)
+        has_geom = self._has_geom(cur, dataset_id, table)
+        srid = 0
+        if has_geom:
+            cur.execute("SELECT Find_SRID(%s, %s, %s)", (dataset_id, table, GEOM))
+            srid = cur.fetchone()[0]
+        if oid is not None:
+            _META[key] = (oid, (cols, has_geom, srid))
+        return cols, has_geom, srid
+
     def query(self, dataset_id: str, table: str, id_field: str, q: Query) -> Page:
         ident = sql.Identifier(dataset_id, table)
         with self._conn() as conn, conn.cursor() as cur:
-            cols = self._columns(cur, dataset_id, table)
-            srid = 0
-            if q.bbox or q.filter is not None:
-                cur.execute("SELECT Find_SRID(%s, %s, %s)", (dataset_id, table, GEOM))
-                srid = cur.fetchone()[0]
+            cols, has_geom, srid = self._table_meta(cur, dataset_id, table)
             where, args = self._where(cols, q, srid, id_field)
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident) + where, args)
-            matched = cur.fetchone()[0]
+            select = [c for c in cols if not q.select or c in q.select or c == id_field]
+            geom = (sql.SQL("NULL") if q.skip_geometry or not has_geom
+                    else sql.SQL("ST_AsGeoJSON({}, 9, 0)").format(_out_geometry(q)))
+            columns = sql.SQL(", ").join(map(sql.Identifier, select))
+            keys = q.sortby or [(id_field, True)]
+            order = sql.SQL(", ").join(sql.SQL("{} " + ("ASC" if asc else "DESC")).format(sql.Identifier(c))
+                                       for c, asc in keys)
+            if not q.hits_only and q.count_cap is not None:
+                # One capped pass over the matches gives the count and the page (its rows by ctid), instead of
+                # one scan to count and another to sort; beyond the cap the plain page query below runs.
+                stmt = (sql.SQL("WITH m AS MATERIALIZED (SELECT ctid AS t, {} FROM {}").format(
+                            sql.SQL(", ").join(map(sql.Identifier, dict.fromkeys(c for c, _ in keys))), ident)
+                        + where + sql.SQL(" LIMIT %s), p AS (SELECT t FROM m ORDER BY {} LIMIT %s OFFSET %s) "
+                                          "SELECT {}, {}, (SELECT count(*) FROM m) FROM {} "
+                                          "WHERE ctid = ANY(ARRAY(SELECT t FROM p)) ORDER BY {}").format(
+                            order, columns, geom, ident, order))
+                cur.execute(stmt, [*args, q.count_cap + 1, q.limit, q.offset])
+                rows = cur.fetchall()
+                if rows and rows[0][-1] <= q.count_cap:
+                    return Page([_row_feature(r[:-1], select, id_field, q.raw_geometry) for r in rows], rows[0][-1])
+            if q.hits_only or q.count_cap is None:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident) + where, args)
+                matched = cur.fetchone()[0]
+            else:  # counting stops after the cap: the cost no longer grows with the matches
+                cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {}").format(ident) + where
+                            + sql.SQL(" LIMIT %s) s"), [*args, q.count_cap + 1])
+                matched = cur.fetchone()[0]
+                matched = matched if matched <= q.count_cap else None
             if q.hits_only:
                 return Page([], matched)
-            select = [c for c in cols if not q.select or c in q.select or c == id_field]
-            order = [sql.SQL("{} " + ("ASC" if asc else "DESC")).format(sql.Identifier(c)) for c, asc in q.sortby]
-            geom = (sql.SQL("NULL") if q.skip_geometry or not self._has_geom(cur, dataset_id, table)
-                    else sql.SQL("ST_AsGeoJSON({})").format(sql.Identifier(GEOM)))
-            columns = sql.SQL(", ").join(map(sql.Identifier, select))
             stmt = (sql.SQL("SELECT {}, {} FROM {}").format(columns, geom, ident)
-                    + where + sql.SQL(" ORDER BY ")
-                    + (sql.SQL(", ").join(order) if order else sql.Identifier(id_field))
-                    + sql.SQL(" LIMIT %s OFFSET %s"))
+                    + where + sql.SQL(" ORDER BY ") + order + sql.SQL(" LIMIT %s OFFSET %s"))
             cur.execute(stmt, [*args, q.limit, q.offset])
             rows = cur.fetchall()
-        return Page([_row_feature(r, select, id_field) for r in rows], matched)
+        return Page([_row_feature(r, select, id_field, q.raw_geometry) for r in rows], matched)
 
     def get(self, dataset_id: str, table: str, id_field: str, fid: str) -> dict | None:
         with self._conn() as conn, conn.cursor() as cur:
@@ -361,6 +445,57 @@ def grant_read(cur, schema: str, roles: list[str]) -> None:
             s=sql.Identifier(schema), r=sql.Identifier(role)))
 
 
+def _write_name_index(cur, schema: str, name: str, gdf: gpd.GeoDataFrame, id_field: str, columns: list[str]) -> None:
+    """The name index (store/names.py): each distinct text with its trigrams (GIN: which texts hold a trigram),
+    the rows of each text, and how many texts hold each trigram."""
+    index = f"{name}{names.SUFFIX}"
+    texts, rows = names.frames(gdf, id_field, columns)
+    rad_type = "bigint" if pd.api.types.is_integer_dtype(gdf[id_field]) else "text"
+    t, g, r = (sql.Identifier(schema, f"{index}{x}") for x in ("", "_gram", "_rad"))
+    cur.execute(sql.SQL("CREATE TABLE {} (tekst_id integer PRIMARY KEY, tekst text NOT NULL, grams text[] NOT NULL)")
+                .format(t))
+    # normal forms and their trigrams hold only [0-9a-zæøåäöüé ]: nothing to quote inside the array literal
+    cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(t).as_string(cur), _Rows(
+        (i, tx, "{" + ",".join('"' + x + '"' for x in gr) + "}")
+        for i, tx, gr in zip(texts["tekst_id"], texts["tekst"], texts["grams"], strict=True)))
+    cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (grams)").format(t))
+    cur.execute(sql.SQL("CREATE TABLE {} (tekst_id integer NOT NULL, rad " + rad_type + " NOT NULL)").format(r))
+    cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(r).as_string(cur),
+                    _Rows(zip(rows["tekst_id"].tolist(), rows["rad"].tolist(), strict=True)))
+    cur.execute(sql.SQL("CREATE INDEX ON {} (tekst_id, rad)").format(r))
+    cur.execute(sql.SQL("CREATE TABLE {} AS SELECT x AS gram, count(*)::integer AS n FROM {}, unnest(grams) x "
+                        "GROUP BY x").format(g, t))
+    cur.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (gram)").format(g))
+    for x in (t, r, g):
+        cur.execute(sql.SQL("ANALYZE {}").format(x))
+
+
+def _copy_text(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class _Rows(io.TextIOBase):
+    """Rows as COPY text format, read lazily (a national table's index need not be one string in memory)."""
+
+    def __init__(self, rows) -> None:
+        self._rows = iter(rows)
+        self._buf = ""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> str:
+        while size < 0 or len(self._buf) < size:
+            row = next(self._rows, None)
+            if row is None:
+                break
+            self._buf += "\t".join(_copy_text(v) for v in row) + "\n"
+        out, self._buf = (self._buf, "") if size < 0 else (self._buf[:size], self._buf[size:])
+        return out
+
+    readline = read
+
+
 def _rollback(conn) -> bool:
     try:
         conn.rollback()
@@ -374,9 +509,18 @@ def _redact(url: str) -> str:
     return url.replace(f":{u.password}@", ":***@") if u.password else url
 
 
-def _row_feature(row: tuple, names: list[str], id_field: str) -> dict:
+def _row_feature(row: tuple, names: list[str], id_field: str, raw: bool = False) -> dict:
     props = dict(zip(names, row[:-1], strict=True))
-    return feature(props[id_field], props, row[-1])
+    return feature(props[id_field], props, row[-1], raw)
+
+
+def _out_geometry(q: Query) -> sql.Composable:
+    """The geometry in the answer's CRS (Query.out_srid), axes swapped for a latitude-first CRS (EPSG:4326)."""
+    g = sql.Identifier(GEOM)
+    if q.out_srid is None:
+        return g
+    moved = sql.SQL("ST_Transform({}, {})").format(g, sql.Literal(int(q.out_srid)))
+    return sql.SQL("ST_FlipCoordinates({})").format(moved) if q.out_lat_first else moved
 
 
 def _search_expr(columns: list[str]) -> sql.Composable:

@@ -1,0 +1,316 @@
+"""OGC API Features items on 1 M points: grunndata against stock pygeoapi 0.21 and tipg, interleaved in one run.
+
+Servers, one process each on loopback, over the same generated points (a GeoPackage and a PostGIS table in a
+throwaway cluster):
+- grunndata (the whole app, `map_viewer.main:app`) on GeoPackage and on PostGIS;
+- stock pygeoapi 0.21 (`pygeoapi.starlette_app`, same .venv) with its OGR provider on the GeoPackage (Debian's
+  `osgeo` bindings on PYTHONPATH for that process only) and its PostgreSQL provider on the PostGIS table;
+- tipg (PostGIS only) from its own venv `.venv-bench` (`python3 -m venv .venv-bench &&
+  .venv-bench/bin/pip install tipg uvicorn`); left out when that venv is missing.
+
+Requests: `items?limit=100&bbox=…` in lon/lat (what all three take), a box holding ~1 % of the points and one
+holding ~10 % (cost should not grow with the matches), 1 and 8 clients (`wrk`), each box drawn at random from 200.
+Every (box, clients, server) cell runs BENCH_ITEMS_SECONDS, and the cells are interleaved over BENCH_ITEMS_ROUNDS
+rounds, so a noisy neighbour hits all servers alike. Usage:
+    .venv/bin/python bench/bench_items.py             # 1 M points
+    BENCH_ITEMS_POINTS=100000 BENCH_ITEMS_SECONDS=3 BENCH_ITEMS_ROUNDS=1 .venv/bin/python bench/bench_items.py
+    BENCH_ITEMS_HOLD=1 …                               # keep the servers up after building, for py-spy
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import httpx
+import numpy as np
+import psycopg2
+import yaml
+from pyproj import Transformer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grunndata.kommune import load_kommune  # noqa: E402
+from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
+from grunndata.registry import Registry  # noqa: E402
+from grunndata.store.gpkg import GpkgStore  # noqa: E402
+from grunndata.store.postgis import PostgisStore  # noqa: E402
+from publishers import mapfile, pygeoapi_config  # noqa: E402
+
+POINTS = int(os.environ.get("BENCH_ITEMS_POINTS", "1000000"))
+SECONDS = int(os.environ.get("BENCH_ITEMS_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ITEMS_ROUNDS", "2"))
+CLIENTS = [int(c) for c in os.environ.get("BENCH_ITEMS_CLIENTS", "1,8").split(",")]
+BENCH_VENV = ROOT / ".venv-bench"
+COLLECTION = "bench_punkt-punkt"
+DATASET = {
+    "id": "bench_punkt", "title": {"nn": "Testpunkt", "nb": "Testpunkt", "en": "Bench points"},
+    "description": {"nn": "Genererte punkt", "nb": "Genererte punkt", "en": "Generated points"},
+    "keywords": {"nn": ["test"], "nb": ["test"], "en": ["test"]}, "theme": {"eu": ["GOVE"]},
+    "licence": "NLOD-2.0", "access": {"level": "open"}, "source": {"kind": "none", "files": {}},
+    "crs": "EPSG:25832", "update_frequency": "UNKNOWN", "contact": {"name": "bench", "email": "b@example.org"},
+    "schema": [{"name": "punkt", "title": {"nn": "Punkt", "nb": "Punkt", "en": "Points"}, "geometry": "Point",
+                "id_field": "punkt_id", "fields": {"punkt_id": {"type": "string"}, "kategori": {"type": "string"},
+                                                   "verdi": {"type": "number"}},
+                "wms": {"classify_by": "kategori", "classes": [
+                    {"value": k, "colour": c, "title": {"nn": k, "nb": k, "en": k}}
+                    for k, c in (("a", "#1b7837"), ("b", "#f1a340"), ("c", "#d7191c"))]}}],
+}
+# wrk: each connection walks the list of request paths from a random start; `done` prints the figures we need
+# (wrk's own --latency has no p95).
+WRK_LUA = """
+local paths = {}
+init = function(args)
+  for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+  i = math.random(#paths)
+end
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def make_points(n: int, bounds: tuple[float, ...]) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(4614)
+    x = rng.uniform(bounds[0], bounds[2], n)
+    y = rng.uniform(bounds[1], bounds[3], n)
+    return gpd.GeoDataFrame({"punkt_id": np.char.add("P", np.char.zfill(np.arange(n).astype(str), 7)),
+                             "kategori": rng.choice(["a", "b", "c"], n), "verdi": rng.normal(10, 3, n).round(2)},
+                            geometry=gpd.points_from_xy(x, y), crs="EPSG:25832")
+
+
+def boxes(bounds: tuple[float, ...], share: float, n: int) -> list[str]:
+    """`n` lon/lat boxes, each the lon/lat envelope of a storage-CRS square-ish box holding `share` of the area."""
+    to_lonlat = Transformer.from_crs("EPSG:25832", "EPSG:4326", always_xy=True)
+    w, h = (bounds[2] - bounds[0]) * share ** 0.5, (bounds[3] - bounds[1]) * share ** 0.5
+    rnd = random.Random(25832)
+    out = []
+    for _ in range(n):
+        x, y = rnd.uniform(bounds[0], bounds[2] - w), rnd.uniform(bounds[1], bounds[3] - h)
+        # the inner lon/lat box of the projected one (corners SW, SE, NE, NW), so it holds no more than `share`
+        lon, lat = to_lonlat.transform([x, x + w, x + w, x], [y, y, y + h, y + h])
+        out.append(f"{max(lon[0], lon[3]):.6f},{max(lat[0], lat[1]):.6f},"
+                   f"{min(lon[1], lon[2]):.6f},{min(lat[2], lat[3]):.6f}")
+    return out
+
+
+def start(cmd: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            if httpx.get(url, timeout=5).status_code < 500:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[2:4]} exited: {log.read_text()[-2000:]}")
+        time.sleep(0.3)
+    raise RuntimeError(f"{cmd} did not start: {log.read_text()[-2000:]}")
+
+
+def wrk(url: str, paths: Path, lua: Path, clients: int, seconds: int) -> tuple[float, float, float, int]:
+    """req/s, p50 ms, p95 ms, errors (non-2xx and socket errors)."""
+    out = subprocess.run(["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s",
+                          "-s", str(lua), url], env={**os.environ, "WRK_PATHS": str(paths)},
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) (\d+) (\d+)", out)
+    if m is None:
+        raise RuntimeError(out)
+    n, us, p50, p95, status, sock = m.groups()
+    return int(n) / (int(us) / 1e6), float(p50), float(p95), int(status) + int(sock)
+
+
+def fmt(server: str) -> str:
+    """GeoJSON is `f=json` in pygeoapi, `f=geojson` in tipg (its `json` is a bare list of features)."""
+    return "geojson" if server.startswith("tipg") else "json"
+
+
+def stock_config(registry: Registry, kommune, bbox: list[float], provider: dict) -> dict:
+    cfg = pygeoapi_config.build_config(registry, kommune, bbox)
+    cfg["resources"][COLLECTION]["providers"] = [provider]
+    cfg["server"]["url"] = "${GRUNNDATA_PUBLIC_URL}"
+    del cfg["resources"]["katalog"]
+    return cfg
+
+
+def write_stock(tmp: Path, name: str, cfg: dict) -> tuple[Path, Path]:
+    from pygeoapi.openapi import generate_openapi_document
+
+    config, openapi = tmp / f"{name}.yml", tmp / f"{name}-openapi.yml"
+    config.write_text(pygeoapi_config.render(cfg), encoding="utf-8")
+    os.environ.setdefault("GRUNNDATA_PUBLIC_URL", "http://127.0.0.1")
+    openapi.write_text(generate_openapi_document(config, "yaml", fail_on_invalid_collection=False), encoding="utf-8")
+    return config, openapi
+
+
+def main() -> None:
+    kommune = load_kommune()
+    bounds = kommune.boundary().bounds
+    lon0, lat0, lon1, lat1 = kommune.bbox_4326()
+    tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-items-"))
+    (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
+    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(DATASET), encoding="utf-8")
+    registry = Registry(tmp / "datasets")
+    ds = registry.get("bench_punkt")
+    t = time.perf_counter()
+    gdf = make_points(POINTS, bounds)
+    procs: list[subprocess.Popen] = []
+    results: dict[tuple[str, int, str], list[tuple[float, float, float, int]]] = {}
+    try:
+        with throwaway_cluster() as pg:
+            db = create_database(pg, "bench")
+            conn = psycopg2.connect(pg)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                # PostgreSQL's JIT compiles every count over a large table (tens of ms each): off, for all servers
+                cur.execute("ALTER SYSTEM SET jit = off")
+                cur.execute("SELECT pg_reload_conf()")
+            conn.close()
+            GpkgStore(tmp / "gpkg").publish(ds, {"punkt": gdf})
+            PostgisStore(db).publish(ds, {"punkt": gdf})
+            print(f"built {POINTS} points in a GeoPackage and PostGIS: {time.perf_counter() - t:.0f} s", flush=True)
+            del gdf
+
+            bbox = [lon0, lat0, lon1, lat1]
+            cfg = pygeoapi_config.build_config(registry, kommune, bbox)
+            (tmp / "grunndata.yml").write_text(pygeoapi_config.render(cfg), encoding="utf-8")
+            storage_crs = "http://www.opengis.net/def/crs/EPSG/0/25832"
+            common = {"type": "feature", "id_field": "punkt_id", "storage_crs": storage_crs,
+                      "crs": pygeoapi_config.CRS_URIS}
+            ogr, ogr_api = write_stock(tmp, "stock-ogr", stock_config(registry, kommune, bbox, {
+                **common, "name": "OGR", "layer": "punkt",
+                "data": {"source_type": "GPKG", "source": str(tmp / "gpkg" / "bench_punkt.gpkg"),
+                         "source_capabilities": {"paging": True}}}))
+            u = httpx.URL(db)
+            sql_cfg, sql_api = write_stock(tmp, "stock-pg", stock_config(registry, kommune, bbox, {
+                **common, "name": "PostgreSQL", "table": "punkt", "geom_field": "geometry",
+                "data": {"host": u.host, "port": u.port, "dbname": "bench", "user": "postgres",
+                         "search_path": ["bench_punkt", "public"]}}))
+            mf, templates = mapfile.build_mapfile(registry, kommune)
+            (tmp / "mapfiles").mkdir()
+            (tmp / "mapfiles" / "public.map").write_text(mapfile.render(mf), encoding="utf-8")
+            shutil.copy(ROOT / "publishers" / "mapfiles" / "fonts.txt", tmp / "mapfiles" / "fonts.txt")
+            for rel, text in templates.items():
+                (tmp / "mapfiles" / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / "mapfiles" / rel).write_text(text, encoding="utf-8")
+            # Debian's GDAL bindings for the stock OGR provider only (the app's venv has no osgeo, see README)
+            osgeo = tmp / "osgeo-path"
+            osgeo.mkdir()
+            (osgeo / "osgeo").symlink_to("/usr/lib/python3/dist-packages/osgeo")
+
+            servers: dict[str, str] = {}  # name -> items URL
+            uv = [sys.executable, "-m", "uvicorn"]
+            for name, db_url in (("grunndata GeoPackage", ""), ("grunndata PostGIS", db)):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                env = {"GRUNNDATA_DATA_DIR": str(tmp / "gpkg"), "GRUNNDATA_DATABASE_URL": db_url,
+                       "GRUNNDATA_DATASETS_DIR": str(tmp / "datasets"), "GRUNNDATA_PYGEOAPI_CONFIG":
+                       str(tmp / "grunndata.yml"), "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles"),
+                       "GRUNNDATA_PUBLIC_URL": base, "GRUNNDATA_PORT": str(port)}
+                procs.append(start([*uv, "map_viewer.main:app", "--port", str(port), "--log-level", "warning",
+                                    "--no-access-log"], env, f"{base}/ogc/collections/{COLLECTION}",
+                                   tmp / f"{port}.log"))
+                servers[name] = f"{base}/ogc/collections/{COLLECTION}/items"
+            for name, config, openapi, extra in (
+                    ("stock pygeoapi OGR GPKG", ogr, ogr_api, {"PYTHONPATH": str(osgeo)}),
+                    ("stock pygeoapi PostgreSQL", sql_cfg, sql_api, {})):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                procs.append(start([*uv, "pygeoapi.starlette_app:APP", "--port", str(port), "--log-level", "warning",
+                                    "--no-access-log"], {"PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI":
+                                                         str(openapi), "GRUNNDATA_PUBLIC_URL": base, **extra},
+                                   f"{base}/collections/{COLLECTION}", tmp / f"{port}.log"))
+                servers[name] = f"{base}/collections/{COLLECTION}/items"
+            if (BENCH_VENV / "bin" / "uvicorn").exists():
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                procs.append(start([str(BENCH_VENV / "bin" / "uvicorn"), "tipg.main:app", "--port", str(port),
+                                    "--log-level", "warning", "--no-access-log"],
+                                   {"DATABASE_URL": db, "TIPG_SCHEMAS": '["bench_punkt"]',
+                                    "TIPG_DB_SCHEMAS": '["bench_punkt"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
+                                   f"{base}/collections/bench_punkt.punkt", tmp / f"{port}.log"))
+                servers["tipg PostGIS"] = f"{base}/collections/bench_punkt.punkt/items"
+            else:
+                print(f"tipg left out: no {BENCH_VENV}", flush=True)
+
+            lua = tmp / "paths.lua"
+            lua.write_text(WRK_LUA, encoding="utf-8")
+            scenarios = {}
+            for label, share in (("1 %", 0.01), ("10 %", 0.10)):
+                scenarios[label] = boxes(bounds, share, 200)
+            with httpx.Client(timeout=60) as client:  # same answers first: numberReturned, and what matched
+                print(f"\n{'server':28} {'box':>5} {'returned':>8} {'matched':>9}")
+                for label, bxs in scenarios.items():
+                    for name, url in servers.items():
+                        r = client.get(url, params={"limit": 100, "bbox": bxs[0], "f": fmt(name)})
+                        r.raise_for_status()
+                        body = r.json()
+                        print(f"{name:28} {label:>5} {len(body['features']):8} "
+                              f"{str(body.get('numberMatched', '-')):>9}", flush=True)
+            if os.environ.get("BENCH_ITEMS_HOLD"):
+                for name, url in servers.items():
+                    print(f"{name}: {url}?limit=100&f={fmt(name)}&bbox={scenarios['1 %'][0]}")
+                print(f"pids: {[p.pid for p in procs]}; Ctrl-C to stop", flush=True)
+                while True:
+                    time.sleep(60)
+            for rnd in range(ROUNDS):
+                for label, bxs in scenarios.items():
+                    for clients in CLIENTS:
+                        for name, url in servers.items():
+                            u = httpx.URL(url)
+                            paths = tmp / f"paths-{abs(hash((name, label)))}.txt"
+                            paths.write_text("".join(f"{u.path}?f={fmt(name)}&limit=100&bbox={b}\n" for b in bxs))
+                            got = wrk(f"{u.scheme}://{u.host}:{u.port}", paths, lua, clients, SECONDS)
+                            results.setdefault((label, clients, name), []).append(got)
+                            print(f"round {rnd + 1} box {label:>4} c={clients} {name:28} {got[0]:7.1f} req/s "
+                                  f"p95 {got[2]:7.1f} ms errors {got[3]}", flush=True)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results)
+
+
+def report(results: dict[tuple[str, int, str], list[tuple[float, float, float, int]]]) -> None:
+    print(f"\n{POINTS} points, items limit=100 with a random lon/lat bbox, wrk {SECONDS} s x {ROUNDS} rounds "
+          f"per cell, interleaved; 1 process per server, loopback, shared 2-core machine (noisy)")
+    print(f"{'box':>5} {'clients':>7} {'server':28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6} "
+          f"{'vs stock':>8} {'vs tipg':>8}")
+    for (label, clients, name), runs in results.items():
+        rps = statistics.mean(r[0] for r in runs)
+        p50 = statistics.median(r[1] for r in runs)
+        p95 = statistics.median(r[2] for r in runs)
+        errors = sum(r[3] for r in runs)
+        ratio_stock = ratio_tipg = ""
+        if name.startswith("grunndata"):
+            stock = "stock pygeoapi OGR GPKG" if "GeoPackage" in name else "stock pygeoapi PostgreSQL"
+            base = results.get((label, clients, stock))
+            ratio_stock = f"{rps / statistics.mean(r[0] for r in base):.2f}x" if base else ""
+            tipg = results.get((label, clients, "tipg PostGIS"))
+            if tipg and "PostGIS" in name:
+                ratio_tipg = f"{rps / statistics.mean(r[0] for r in tipg):.2f}x"
+        print(f"{label:>5} {clients:7} {name:28} {rps:8.1f} {p50:8.1f} {p95:8.1f} {errors:6} "
+              f"{ratio_stock:>8} {ratio_tipg:>8}")
+
+
+if __name__ == "__main__":
+    main()
