@@ -20,6 +20,9 @@ import pytest
 from grunndata.pgcluster import create_database, free_port, role_env, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
+# Debian's chromium (never `playwright install`), as root: no sandbox; nothing that calls out to the network
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
 # The sample's scanned pages: a test build OCRs only a few (real OCR is ~3 s a page); tests/test_ocr.py runs more.
 os.environ.setdefault("GRUNNDATA_OCR_MAX_PAGES", "2")
 
@@ -320,3 +323,14 @@ def ckan(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ckan
         for p in procs:
             p.terminate()
             p.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        yield b
+        b.close()

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from .conftest import ROOT, Server
 
@@ -21,8 +21,6 @@ AXE = Path(ROOT) / ".make" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 LANGS = ["nn", "nb", "en"]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 def _pages(base: str) -> list[tuple[str, dict[str, str]]]:
@@ -65,12 +63,6 @@ def _audit(page: Page, url: str, axe: str) -> tuple[list[dict], int, int]:
     return result, width[0], width[1]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))

@@ -389,7 +389,7 @@ def test_pages_still_work_in_a_browser_under_the_csp(server: Server) -> None:
     its blob: worker and WebGL, Leaflet on pygeoapi's HTML pages, Swagger UI)."""
     from playwright.sync_api import sync_playwright
 
-    from .test_browser import ARGS
+    from .conftest import ARGS
 
     name = f"nettlesar{_stamp()}"
     new_user(server.env, name, passord="Nettlesar-1")

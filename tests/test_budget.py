@@ -17,7 +17,7 @@ from grunndata.errors import GrunndataError
 from pipelines.budget import Mapping, parse_amount, read_file
 from pipelines.report import Report
 
-from .conftest import ROOT, SHARED, Env, build_in, start_server, wait_for
+from .conftest import ARGS, ROOT, SHARED, Env, build_in, start_server, wait_for
 
 REAL = SHARED / "realdata" / "budget-datahotell"
 MAPPINGS = Path(__file__).parent / "budget"
@@ -268,8 +268,6 @@ def test_fiscal_data_package_validates(budget_server: str, tmp_path: Path) -> No
 
 
 # -- the pages, in a real browser (Debian's chromium) --------------------------------------------------------
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 CHART_DATA = """() => [...document.querySelectorAll('figure.budget-chart')].map(fig => {
   const chart = Chart.getChart(fig.querySelector('canvas'));
   const rows = [...fig.querySelectorAll('tbody tr')];

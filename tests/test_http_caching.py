@@ -155,7 +155,7 @@ def test_a_caching_client_reuses_and_revalidates(server: Server, tmp_path: Path)
 def test_a_browser_reload_revalidates(server: Server) -> None:
     from playwright.sync_api import sync_playwright
 
-    from .test_browser import ARGS
+    from .conftest import ARGS
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)

@@ -365,7 +365,7 @@ def test_water_charts_draw_below_detection_limit_on_the_axis_and_explain_markers
 def test_citizen_pages_do_not_scroll_sideways_on_a_phone(server: Server) -> None:
     from playwright.sync_api import sync_playwright
 
-    from .test_browser import ARGS
+    from .conftest import ARGS
 
     plan = _items(server, PLANS, limit=1).json()["features"][0]["id"]
     works = httpx.get(f"{server.url}/ogc/collections/{POINTS}/items/PP-001", params={"f": "json"}).json()[
