@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -30,9 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import geopandas as gpd
 import httpx
-import numpy as np
 import psycopg2
 import yaml
 from pyproj import Transformer
@@ -40,61 +37,22 @@ from pyproj import Transformer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import BENCH_DATASET, make_points, start, write_mapfiles, wrk  # noqa: E402
+
 from grunndata.kommune import load_kommune  # noqa: E402
 from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
 from grunndata.registry import Registry  # noqa: E402
 from grunndata.store.gpkg import GpkgStore  # noqa: E402
 from grunndata.store.postgis import PostgisStore  # noqa: E402
-from publishers import mapfile, pygeoapi_config  # noqa: E402
+from publishers import pygeoapi_config  # noqa: E402
 
 POINTS = int(os.environ.get("BENCH_ITEMS_POINTS", "1000000"))
 SECONDS = int(os.environ.get("BENCH_ITEMS_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ITEMS_ROUNDS", "2"))
 CLIENTS = [int(c) for c in os.environ.get("BENCH_ITEMS_CLIENTS", "1,8").split(",")]
+PG_PARALLEL = bool(os.environ.get("BENCH_ITEMS_PG_PARALLEL"))
 BENCH_VENV = ROOT / ".venv-bench"
 COLLECTION = "bench_punkt-punkt"
-DATASET = {
-    "id": "bench_punkt", "title": {"nn": "Testpunkt", "nb": "Testpunkt", "en": "Bench points"},
-    "description": {"nn": "Genererte punkt", "nb": "Genererte punkt", "en": "Generated points"},
-    "keywords": {"nn": ["test"], "nb": ["test"], "en": ["test"]}, "theme": {"eu": ["GOVE"]},
-    "licence": "NLOD-2.0", "access": {"level": "open"}, "source": {"kind": "none", "files": {}},
-    "crs": "EPSG:25832", "update_frequency": "UNKNOWN", "contact": {"name": "bench", "email": "b@example.org"},
-    "schema": [{"name": "punkt", "title": {"nn": "Punkt", "nb": "Punkt", "en": "Points"}, "geometry": "Point",
-                "id_field": "punkt_id", "fields": {"punkt_id": {"type": "string"}, "kategori": {"type": "string"},
-                                                   "verdi": {"type": "number"}},
-                "wms": {"classify_by": "kategori", "classes": [
-                    {"value": k, "colour": c, "title": {"nn": k, "nb": k, "en": k}}
-                    for k, c in (("a", "#1b7837"), ("b", "#f1a340"), ("c", "#d7191c"))]}}],
-}
-# wrk: each connection walks the list of request paths from a random start; `done` prints the figures we need
-# (wrk's own --latency has no p95).
-WRK_LUA = """
-local paths = {}
-init = function(args)
-  for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
-  i = math.random(#paths)
-end
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %.3f %.3f %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def make_points(n: int, bounds: tuple[float, ...]) -> gpd.GeoDataFrame:
-    rng = np.random.default_rng(4614)
-    x = rng.uniform(bounds[0], bounds[2], n)
-    y = rng.uniform(bounds[1], bounds[3], n)
-    return gpd.GeoDataFrame({"punkt_id": np.char.add("P", np.char.zfill(np.arange(n).astype(str), 7)),
-                             "kategori": rng.choice(["a", "b", "c"], n), "verdi": rng.normal(10, 3, n).round(2)},
-                            geometry=gpd.points_from_xy(x, y), crs="EPSG:25832")
-
-
 def boxes(bounds: tuple[float, ...], share: float, n: int) -> list[str]:
     """`n` lon/lat boxes, each the lon/lat envelope of a storage-CRS square-ish box holding `share` of the area."""
     to_lonlat = Transformer.from_crs("EPSG:25832", "EPSG:4326", always_xy=True)
@@ -108,33 +66,6 @@ def boxes(bounds: tuple[float, ...], share: float, n: int) -> list[str]:
         out.append(f"{max(lon[0], lon[3]):.6f},{max(lat[0], lat[1]):.6f},"
                    f"{min(lon[1], lon[2]):.6f},{min(lat[2], lat[3]):.6f}")
     return out
-
-
-def start(cmd: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            if httpx.get(url, timeout=5).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"{cmd[2:4]} exited: {log.read_text()[-2000:]}")
-        time.sleep(0.3)
-    raise RuntimeError(f"{cmd} did not start: {log.read_text()[-2000:]}")
-
-
-def wrk(url: str, paths: Path, lua: Path, clients: int, seconds: int) -> tuple[float, float, float, int]:
-    """req/s, p50 ms, p95 ms, errors (non-2xx and socket errors)."""
-    out = subprocess.run(["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s",
-                          "-s", str(lua), url], env={**os.environ, "WRK_PATHS": str(paths)},
-                         capture_output=True, text=True, check=True).stdout
-    m = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) (\d+) (\d+)", out)
-    if m is None:
-        raise RuntimeError(out)
-    n, us, p50, p95, status, sock = m.groups()
-    return int(n) / (int(us) / 1e6), float(p50), float(p95), int(status) + int(sock)
 
 
 def fmt(server: str) -> str:
@@ -166,7 +97,7 @@ def main() -> None:
     lon0, lat0, lon1, lat1 = kommune.bbox_4326()
     tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-items-"))
     (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
-    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(DATASET), encoding="utf-8")
+    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(BENCH_DATASET), encoding="utf-8")
     registry = Registry(tmp / "datasets")
     ds = registry.get("bench_punkt")
     t = time.perf_counter()
@@ -181,6 +112,11 @@ def main() -> None:
             with conn.cursor() as cur:
                 # PostgreSQL's JIT compiles every count over a large table (tens of ms each): off, for all servers
                 cur.execute("ALTER SYSTEM SET jit = off")
+                # Parallel workers for a page of 100 cost more than the page on this 2-core machine (grunndata
+                # turns them off for its own queries): off for every server, unless BENCH_ITEMS_PG_PARALLEL=1
+                # keeps PostgreSQL's default (2 per gather) to show what the stock servers get out of the box.
+                if not PG_PARALLEL:
+                    cur.execute("ALTER SYSTEM SET max_parallel_workers_per_gather = 0")
                 cur.execute("SELECT pg_reload_conf()")
             conn.close()
             GpkgStore(tmp / "gpkg").publish(ds, {"punkt": gdf})
@@ -203,13 +139,7 @@ def main() -> None:
                 **common, "name": "PostgreSQL", "table": "punkt", "geom_field": "geometry",
                 "data": {"host": u.host, "port": u.port, "dbname": "bench", "user": "postgres",
                          "search_path": ["bench_punkt", "public"]}}))
-            mf, templates = mapfile.build_mapfile(registry, kommune)
-            (tmp / "mapfiles").mkdir()
-            (tmp / "mapfiles" / "public.map").write_text(mapfile.render(mf), encoding="utf-8")
-            shutil.copy(ROOT / "publishers" / "mapfiles" / "fonts.txt", tmp / "mapfiles" / "fonts.txt")
-            for rel, text in templates.items():
-                (tmp / "mapfiles" / rel).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / "mapfiles" / rel).write_text(text, encoding="utf-8")
+            write_mapfiles(registry, kommune, tmp / "mapfiles")
             # Debian's GDAL bindings for the stock OGR provider only (the app's venv has no osgeo, see README)
             osgeo = tmp / "osgeo-path"
             osgeo.mkdir()
@@ -251,7 +181,6 @@ def main() -> None:
                 print(f"tipg left out: no {BENCH_VENV}", flush=True)
 
             lua = tmp / "paths.lua"
-            lua.write_text(WRK_LUA, encoding="utf-8")
             scenarios = {}
             for label, share in (("1 %", 0.01), ("10 %", 0.10)):
                 scenarios[label] = boxes(bounds, share, 200)

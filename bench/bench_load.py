@@ -138,6 +138,7 @@ class Stats:
     p99: float
     rps: float
     grid: list[float]  # latency (ms) at the GRID percentiles
+    failures: dict[str, int]  # what the errors and timeouts were: HTTP status or socket error -> count
 
 
 def merged_percentile(stats: dict[str, Stats], p: float) -> float:
@@ -389,7 +390,9 @@ def run_wrk(base: str, mix: dict[str, list[str]], conns: dict[str, int], seconds
             requests=r["requests"], errors=bad + r["connect"] + r["read"] + r["write"],
             server_errors=sum(v for k, v in statuses.items() if k >= 500), timeouts=r["timeout"],
             p50=r["p50"] / 1000, p95=r["p95"] / 1000, p99=r["p99"] / 1000,
-            rps=r["requests"] / (r["duration_us"] / 1e6), grid=[v / 1000 for v in r["grid"]])
+            rps=r["requests"] / (r["duration_us"] / 1e6), grid=[v / 1000 for v in r["grid"]],
+            failures={**{str(k): v for k, v in sorted(statuses.items()) if k >= 400},
+                      **{k: r[k] for k in ("connect", "read", "write", "timeout") if r[k]}})
     return results
 
 
@@ -425,6 +428,10 @@ def report(phases: list[Phase], results: list[dict[str, Stats]], conns: dict[str
     for kind in conns:
         print(f"{kind:28} {conns[kind]:3d}  " + " | ".join(cells(r.get(kind)) for r in results))
     print(f"{'all':28} {sum(conns.values()):3d}  " + " | ".join(total(r) for r in results))
+    for phase, r in zip(phases, results, strict=True):
+        for kind, s in r.items():
+            if s.failures:
+                print(f"  {phase.label.split(':')[0]}, {kind}: " + ", ".join(f"{k} {v}" for k, v in s.failures.items()))
     print("cl = concurrent clients of the kind; err = non-2xx/3xx responses + socket errors (5xx of them shown "
           "again); t/o = timeouts; latency in ms; 'all': every request of every kind (percentiles of the merged "
           "distributions)")
@@ -458,6 +465,7 @@ def main() -> None:
                     help="PostGIS with a hot standby: build on the primary, serve reads from the standby through "
                          "pgbouncer (transaction pooling, GRUNNDATA_DATABASE_READ_URL)")
     ap.add_argument("--seed", type=int, default=4614)
+    ap.add_argument("--log-dir", type=Path, help="keep the servers' logs there (default: removed with the run)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk (make deps installs it)")
@@ -508,6 +516,9 @@ def main() -> None:
                 results.append(run_wrk(base, mix, conns, phase.duration, args.max_requests, args.timeout, tmp))
             finally:
                 stop_server(proc)
+                if args.log_dir:  # also when the run stopped early (a failing check_mix)
+                    args.log_dir.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(log, args.log_dir / log.name)
             traces = tracebacks(log)
             if traces:
                 print(f"{phase.label}: the server logged {len(traces)} traceback(s); the first:\n{traces[0]}")

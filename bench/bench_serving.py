@@ -20,59 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import geopandas as gpd
 import httpx
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Mapserv, timed  # noqa: E402
+from common import BENCH_DATASET, Mapserv, make_points, start, timed, write_mapfiles  # noqa: E402
 
 from grunndata.kommune import load_kommune  # noqa: E402
 from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
 from grunndata.registry import Registry  # noqa: E402
 from grunndata.store.gpkg import GpkgStore  # noqa: E402
 from grunndata.store.postgis import PostgisStore  # noqa: E402
-from publishers import mapfile, pygeoapi_config  # noqa: E402
-
-DATASET = {
-    "id": "bench_punkt", "title": {"nn": "Testpunkt", "nb": "Testpunkt", "en": "Bench points"},
-    "description": {"nn": "Genererte punkt", "nb": "Genererte punkt", "en": "Generated points"},
-    "keywords": {"nn": ["test"], "nb": ["test"], "en": ["test"]}, "theme": {"eu": ["GOVE"]},
-    "licence": "NLOD-2.0", "access": {"level": "open"}, "source": {"kind": "none", "files": {}},
-    "crs": "EPSG:25832", "update_frequency": "UNKNOWN", "contact": {"name": "bench", "email": "b@example.org"},
-    "schema": [{"name": "punkt", "title": {"nn": "Punkt", "nb": "Punkt", "en": "Points"}, "geometry": "Point",
-                "id_field": "punkt_id", "fields": {"punkt_id": {"type": "string"}, "kategori": {"type": "string"},
-                                                   "verdi": {"type": "number"}},
-                "wms": {"classify_by": "kategori", "classes": [
-                    {"value": k, "colour": c, "title": {"nn": k, "nb": k, "en": k}}
-                    for k, c in (("a", "#1b7837"), ("b", "#f1a340"), ("c", "#d7191c"))]}}],
-}
-
-
-def make_points(n: int, bounds: tuple[float, ...]) -> gpd.GeoDataFrame:
-    rng = np.random.default_rng(4614)
-    x = rng.uniform(bounds[0], bounds[2], n)
-    y = rng.uniform(bounds[1], bounds[3], n)
-    return gpd.GeoDataFrame({"punkt_id": [f"P{i:06d}" for i in range(n)],
-                             "kategori": rng.choice(["a", "b", "c"], n), "verdi": rng.normal(10, 3, n).round(2)},
-                            geometry=gpd.points_from_xy(x, y), crs="EPSG:25832")
-
-
-def start(cmd: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    for _ in range(200):
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode()[-2000:])
-    raise RuntimeError(f"{cmd} did not start")
+from publishers import pygeoapi_config  # noqa: E402
 
 
 def main() -> None:
@@ -85,7 +46,7 @@ def main() -> None:
     lon0, lat0, lon1, lat1 = kommune.bbox_4326()
     tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-"))
     (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
-    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(DATASET), encoding="utf-8")
+    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(BENCH_DATASET), encoding="utf-8")
     registry = Registry(tmp / "datasets")
     ds = registry.get("bench_punkt")
     gdf = make_points(args.points, bounds)
@@ -122,13 +83,7 @@ def main() -> None:
 
                 os.environ["GRUNNDATA_PUBLIC_URL"] = "http://127.0.0.1"
                 (tmp / "stock-openapi.yml").write_text(generate_openapi_document(tmp / "stock.yml", "yaml"))
-            mf, templates = mapfile.build_mapfile(registry, kommune)
-            (tmp / "mapfiles").mkdir()
-            (tmp / "mapfiles" / "public.map").write_text(mapfile.render(mf), encoding="utf-8")
-            shutil.copy(ROOT / "publishers" / "mapfiles" / "fonts.txt", tmp / "mapfiles" / "fonts.txt")
-            for rel, text in templates.items():
-                (tmp / "mapfiles" / rel).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / "mapfiles" / rel).write_text(text, encoding="utf-8")
+            write_mapfiles(registry, kommune, tmp / "mapfiles")
 
             servers = {}
             for name, db_url in (("grunndata + GeoPackage", ""), ("grunndata + PostGIS", db)):
@@ -139,7 +94,7 @@ def main() -> None:
                        str(tmp / "grunndata.yml"), "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles"),
                        "GRUNNDATA_PUBLIC_URL": base, "GRUNNDATA_PORT": str(port)}
                 procs.append(start([sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--port", str(port),
-                                    "--log-level", "warning"], env, f"{base}/healthz"))
+                                    "--log-level", "warning"], env, f"{base}/healthz", tmp / f"{port}.log"))
                 servers[name] = f"{base}/ogc"
             port = free_port()
             base = f"http://127.0.0.1:{port}"
@@ -147,7 +102,7 @@ def main() -> None:
                                 "--log-level", "warning"],
                                {"PYGEOAPI_CONFIG": str(tmp / "stock.yml"),
                                 "PYGEOAPI_OPENAPI": str(tmp / "stock-openapi.yml"), "GRUNNDATA_PUBLIC_URL": base},
-                               f"{base}/collections"))
+                               f"{base}/collections", tmp / f"{port}.log"))
             servers["stock pygeoapi + PostgreSQL provider"] = base
 
             rnd = random.Random(25832)

@@ -6,8 +6,8 @@ every worker on every machine sees the same users and the same session key. Pass
 nothing); neither is ever stored or logged in clear text. Login sessions are rows here too (only the SHA-256 of the
 random session id is stored), so a logout or a revocation ends them at once on every worker; so is the login
 throttle's state (failures per user name and per client address), so every worker counts the same failures.
-The SQLite file is private to its owner (mode 0600) and in WAL mode; access-log rows are written from a queue by a
-background thread, so a busy database never slows or fails a request.
+The SQLite file is private to its owner (mode 0600) and in WAL mode (grunndata/private_db.py); access-log rows
+are written from a queue by a background thread, so a busy database never slows or fails a request.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import queue
 import secrets
 import threading
@@ -25,7 +24,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, cached_property
-from pathlib import Path
 
 from sqlalchemy import (
     Column,
@@ -38,19 +36,16 @@ from sqlalchemy import (
     Table,
     Text,
     case,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from .errors import GrunndataError
+from .private_db import PrivateDb
 from .registry import ROLES
 from .settings import Settings
 
@@ -193,35 +188,25 @@ class AccessStore:
     def __init__(self, settings: Settings, user_throttle: Throttle = USER_THROTTLE,
                  address_throttle: Throttle = ADDRESS_THROTTLE) -> None:
         self.settings = settings
-        self.schema = SCHEMA if settings.store_kind == "postgis" else None
         self.throttles = {"brukar": user_throttle, "adresse": address_throttle}
         self._log_writer = _LogWriter(self)
 
     @cached_property
+    def db(self) -> PrivateDb:
+        # its own database role (GRUNNDATA_DATABASE_URL_ACCESS): owns this schema, reads no dataset; the schema is
+        # made by `grunndata db roles` (a single-role setup makes it here, as the writer)
+        return PrivateDb(self.settings, SCHEMA, "grunndata_tilgang.sqlite", _tables, role="access")
+
+    @property
     def engine(self) -> Engine:
-        if self.schema:
-            # its own database role (GRUNNDATA_DATABASE_URL_ACCESS): owns this schema, reads no dataset; the
-            # schema is made by `grunndata db roles` (a single-role setup makes it here, as the writer)
-            url = self.settings.database_url_for("access").replace("postgresql://", "postgresql+psycopg2://", 1)
-            engine = create_engine(url, pool_pre_ping=True)
-            with engine.begin() as conn:
-                if conn.execute(text("SELECT to_regnamespace(:s)"), {"s": self.schema}).scalar() is None:
-                    conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
-        else:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path = _private_file(self.settings.data_dir / "grunndata_tilgang.sqlite")
-            engine = _sqlite_wal(create_engine(f"sqlite:///{path}"))
-        self.md = _tables(self.schema)
-        self.md.create_all(engine)
-        return engine
+        return self.db.engine
 
     def t(self, name: str) -> Table:
-        self.engine  # noqa: B018 - creates the tables on first use
-        return self.md.tables[f"{self.schema}.{name}" if self.schema else name]
+        return self.db.t(name)
 
     def _upsert(self, table: Table):
         """INSERT … ON CONFLICT: one atomic statement, so concurrent workers never lose an update."""
-        return (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+        return self.db.insert(table)
 
     # -- users -----------------------------------------------------------------------------------------
     def organisation(self, namn: str, orgnr: str | None = None) -> int:
@@ -471,36 +456,6 @@ def _iso(moment: datetime) -> str:
 
 def _now() -> str:
     return _iso(datetime.now(UTC))
-
-
-def _private_file(path: Path) -> Path:
-    """The access database holds password and key hashes and the session signing key: owner only. Made 0600 before
-    SQLite would make it with the umask's mode, and put back to 0600 when found looser (SQLite gives its -wal and
-    -shm files the database file's mode). An existing file is never opened here: closing any descriptor of a SQLite
-    file drops every POSIX lock this process holds on it, those of open connections too."""
-    try:
-        if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if f.exists() and f.stat().st_mode & 0o077:
-                os.chmod(f, 0o600)
-    except OSError as exc:  # e.g. a file owned by another user: serve anyway, but say so
-        LOG.warning("cannot make %s private (mode 0600): %s", path, exc)
-    return path
-
-
-def _sqlite_wal(engine: Engine) -> Engine:
-    """WAL: readers never block the writer nor it them; busy_timeout: a writer waits for another one (another
-    worker, the CLI) instead of failing at once with "database is locked"."""
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
 
 
 class _LogWriter:

@@ -5,26 +5,29 @@ role; no serving role is granted it: it holds unredacted OCR text). One row per 
 file's SHA-256 and the page number, committed the moment the page is done: a run killed half-way leaves every
 finished page here, and the next run OCRs only the others (pipelines/ocr.py). The review queue holds every
 identifier the screening found on an OCR'd page and every page whose mean word confidence is below the threshold;
-`grunndata arkiv review` approves or withholds them.
+`grunndata arkiv review` approves or withholds them (a withheld item keeps its hjemmel). The database is private
+(grunndata/private_db.py: a 0600 SQLite file in WAL mode, or the schema).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, inspect, select, text
 from sqlalchemy.engine import Engine
 
+from .private_db import PrivateDb
 from .settings import Settings
 
 SCHEMA = "grunndata_ocr"
 REVIEW_STATES = ("venter", "godkjent", "halde_tilbake")
+# What a withheld item is exempt by when the reviewer names nothing else: personal circumstances (offentleglova § 13
+# jf. forvaltningslova § 13 første ledd nr. 1), which is why the screening holds pages back.
+PERSONAL_DATA_HJEMMEL = "Offl. § 13 jf. fvl. § 13 første ledd nr. 1"
 
 
 def _tables(schema: str | None) -> MetaData:
@@ -37,8 +40,20 @@ def _tables(schema: str | None) -> MetaData:
     Table("gransking", md, Column("id", String, primary_key=True), Column("fil_sha256", String, nullable=False),
           Column("dokument", String), Column("side", Integer, nullable=False), Column("kind", String, nullable=False),
           Column("masked", String), Column("konfidens", Float), Column("status", String, nullable=False),
-          Column("avgjort", String))
+          Column("avgjort", String), Column("hjemmel", Text))  # hjemmel: why a withheld item is exempt
     return md
+
+
+def _add_missing_columns(db: PrivateDb) -> None:
+    """A state made before a column was added to _tables gets it (create_all makes only missing tables)."""
+    for table in db.md.sorted_tables:
+        have = {c["name"] for c in inspect(db.engine).get_columns(table.name, schema=db.schema)}
+        for col in table.columns:
+            if col.name not in have:
+                name = f'"{db.schema}"."{table.name}"' if db.schema else f'"{table.name}"'
+                with db.engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {name} ADD COLUMN "{col.name}" '
+                                      f'{col.type.compile(db.engine.dialect)}'))
 
 
 @dataclass
@@ -66,36 +81,28 @@ class ReviewItem:
     masked: str
     confidence: float | None
     status: str
+    hjemmel: str = ""
 
 
 class OcrState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.schema = SCHEMA if settings.store_kind == "postgis" else None
 
     @cached_property
+    def db(self) -> PrivateDb:
+        db = PrivateDb(self.settings, SCHEMA, "grunndata_ocr.sqlite", _tables)  # unredacted text: owner only
+        _add_missing_columns(db)
+        return db
+
+    @property
     def engine(self) -> Engine:
-        if self.schema:
-            url = self.settings.database_url.replace("postgresql://", "postgresql+psycopg2://", 1)
-            engine = create_engine(url, pool_pre_ping=True)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-        else:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path = self.settings.data_dir / "grunndata_ocr.sqlite"
-            if not path.exists():  # unredacted text: owner only
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-            engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
-        self.md = _tables(self.schema)
-        self.md.create_all(engine)
-        return engine
+        return self.db.engine
 
     def t(self, name: str) -> Table:
-        self.engine  # noqa: B018 - creates the tables on first use
-        return self.md.tables[f"{self.schema}.{name}" if self.schema else name]
+        return self.db.t(name)
 
     def _insert(self, table: Table):
-        return (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+        return self.db.insert(table)
 
     # -- pages -----------------------------------------------------------------------------------------------
     def done_pages(self, sha256s: list[str]) -> set[tuple[str, int]]:
@@ -143,14 +150,21 @@ class OcrState:
             q = q.where(g.c.fil_sha256 == sha256)
         with self.engine.connect() as conn:
             return [ReviewItem(r["id"], r["fil_sha256"], r["dokument"] or "", r["side"], r["kind"], r["masked"] or "",
-                               r["konfidens"], r["status"]) for r in conn.execute(q).mappings()]
+                               r["konfidens"], r["status"], r["hjemmel"] or "") for r in conn.execute(q).mappings()]
 
-    def decide(self, item_id: str, status: str) -> bool:
+    def decide(self, item_id: str, status: str, hjemmel: str | None = None) -> bool:
+        """A withheld item keeps the hjemmel it is exempt by (PERSONAL_DATA_HJEMMEL unless the reviewer gave one);
+        the public page shows it."""
         if status not in REVIEW_STATES:
             raise ValueError(status)
+        if status == "halde_tilbake":
+            hjemmel = (hjemmel or "").strip() or PERSONAL_DATA_HJEMMEL
+        else:
+            hjemmel = None
         g = self.t("gransking")
         with self.engine.begin() as conn:
-            done = conn.execute(g.update().where(g.c.id == item_id).values(status=status, avgjort=_now()))
+            done = conn.execute(g.update().where(g.c.id == item_id).values(status=status, avgjort=_now(),
+                                                                           hjemmel=hjemmel))
             return done.rowcount == 1
 
 

@@ -134,7 +134,8 @@ class Table(_Strict):
     wms: WmsStyle | None = None
     search: list[str] = Field(default_factory=list, description="text columns indexed for search (FTS5/pg_trgm)")
     name_search: list[str] = Field(default_factory=list, description="short text columns (names, identifiers, "
-                                   "addresses) with a name index: typo-tolerant lookup at scale (store/names.py)")
+                                   "addresses) with a name index: typo-tolerant lookup at scale (store/names.py); "
+                                   "'a+b' indexes the two joined by a space as one text")
     raster: RasterIndex | None = Field(default=None, description="the table indexes raster files (a WMS layer)")
 
     @model_validator(mode="after")
@@ -142,7 +143,7 @@ class Table(_Strict):
         if self.geometry is None and (self.wms or self.raster):
             raise ValueError("a table without geometry can have no 'wms' or 'raster'")
         for key in filter(None, (self.id_field, self.time_field, self.wms and self.wms.classify_by, *self.search,
-                                 *self.name_search,
+                                 *(c for spec in self.name_search for c in spec.split("+")),
                                  self.raster and self.raster.location_field)):
             if key not in self.fields:
                 raise ValueError(f"'{key}' is not among the table's fields")

@@ -4,7 +4,8 @@ Everything shown comes from the published tables of `byggesaksarkiv` (pipelines/
 skjerma titles replaced by offentligTittel, identifiers by [skjerma], correspondents by role only). A document is
 linked only when the pipeline published its file (status `klar`); withheld ones show their hjemmel and no link.
 Free text also searches the OCR text of the published documents (redacted: identifiers are [skjerma]) and shows a
-snippet around the words found, highlighted.
+snippet around the words found, highlighted. Filters: year, status and sakstype (the codes of
+pipelines/data/byggesak_sakstype.csv, named in the page's language through the catalogs' msgctxt `sakstype`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from grunndata import textsearch
 from grunndata.errors import GrunndataError
 from grunndata.matrikkelnummer import parse as parse_matrikkelnummer
 from grunndata.store import Query, Store
+from pipelines.sakstype import sakstypar
 
 from .context import AppContext
 from .i18n import gettext as _
-from .i18n import pick_lang
+from .i18n import pgettext, pick_lang
 
 ARKIV = "byggesaksarkiv"
 MAX_MATRIKKEL = 99_999
@@ -35,6 +37,11 @@ SNIPPET_MIN_SCORE = 0.6  # share of the query's trigrams a document's text must 
 
 def _rows(store: Store, table: str, id_field: str, q: Query) -> list[dict]:
     return [f["properties"] for f in store.query(ARKIV, table, id_field, q).features]
+
+
+def sakstype_names() -> dict[str, str]:
+    """Every sakstype code -> its name in the active language, in the table's order."""
+    return {k: pgettext("sakstype", t.namn) for k, t in sakstypar().items()}
 
 
 def saker_for_property(store: Store, gnr: int, bnr: int) -> list[dict]:
@@ -97,7 +104,8 @@ def router(ctx: AppContext) -> APIRouter:
     r = APIRouter()
     store = ctx.store
 
-    def search(q: str, gnr: int | None, bnr: int | None, aar: int | None, status: str | None) -> list[dict]:
+    def search(q: str, gnr: int | None, bnr: int | None, aar: int | None, status: str | None,
+               kind: str | None) -> list[dict]:
         props: list[tuple[str, object]] = []
         ids = None
         text = q.strip()
@@ -114,6 +122,10 @@ def router(ctx: AppContext) -> APIRouter:
             props.append(("saksaar", aar))
         if status:
             props.append(("saksstatus", status))
+        if kind:
+            if "sakstype" not in store.fields(ARKIV, "sak"):  # published before saker had a sakstype
+                return []
+            props.append(("sakstype", kind))
         snippets: dict[str, list[list[tuple[str, bool]]]] = {}
         if text:
             ids = store.search(ARKIV, "sak", "sak_id", ["tittel", "saksnummer"], text[:200], limit=200)
@@ -135,16 +147,19 @@ def router(ctx: AppContext) -> APIRouter:
                      gnr: int | None = Param(None, ge=0, le=MAX_MATRIKKEL),
                      bnr: int | None = Param(None, ge=0, le=MAX_MATRIKKEL),
                      aar: int | None = Param(None, ge=1000, le=9999),
-                     status: str | None = Param(None, max_length=40)) -> HTMLResponse:
+                     status: str | None = Param(None, max_length=40),
+                     sakstype: str | None = Param(None, max_length=40, pattern=r"^[a-z_]*$")) -> HTMLResponse:
         pick_lang(request)
         try:
             store.require(ARKIV, "sak")
         except GrunndataError as exc:
             raise HTTPException(503, _("The archive is not published yet.")) from exc
-        searched = bool(q.strip() or gnr is not None or bnr is not None or aar or status)
-        saker = search(q, gnr, bnr, aar, status) if searched else []
+        if sakstype and sakstype not in sakstypar():
+            raise HTTPException(422, _("Unknown case type."))
+        searched = bool(q.strip() or gnr is not None or bnr is not None or aar or status or sakstype)
+        saker = search(q, gnr, bnr, aar, status, sakstype) if searched else []
         return ctx.page(request, "archive.html", q=q, gnr=gnr, bnr=bnr, aar=aar, status=status or "",
-                        searched=searched, saker=saker)
+                        sakstype=sakstype or "", sakstypar=sakstype_names(), searched=searched, saker=saker)
 
     @r.get("/arkiv/sak/{sak_id}", response_class=HTMLResponse, include_in_schema=False)
     def sak_page(request: Request, sak_id: str = PathParam(pattern=_SAK_ID)) -> HTMLResponse:
@@ -162,6 +177,7 @@ def router(ctx: AppContext) -> APIRouter:
             if d.get("status") != "klar":
                 d["url"] = ""  # never a link to a document that was not screened clean
             docs.setdefault(d["journalpost_id"], []).append(d)
-        return ctx.page(request, "archive_sak.html", sak=props, journalpostar=jps, docs=docs)
+        return ctx.page(request, "archive_sak.html", sak=props, journalpostar=jps, docs=docs,
+                        sakstypar=sakstype_names())
 
     return r

@@ -198,7 +198,7 @@ def router(ctx: AppContext) -> APIRouter:
         features = []
         for kind in ("ledning", "punkt"):
             for feat in found[kind]:
-                geom = reproject(shape(feat["geometry"]), to_ll)
+                geom = reproject(shape(feat["geometry"]), to_ll, keep_z=True)  # heights as stored
                 features.append({"type": "Feature", "id": feat["id"], "geometry": mapping(geom),
                                  "properties": {"type": kind, **feat["properties"]}})
         if f == "geojson":

@@ -16,6 +16,7 @@ FIELD_LABELS = {
     "saksnummer": N_("Case number"),
     "tittel": N_("Title"),
     "mappetype": N_("Folder type"),
+    "sakstype": N_("Case type"),
     "saksaar": N_("Case year"),
     "saksdato": N_("Case date"),
     "saksstatus": N_("Case status"),

@@ -290,7 +290,7 @@ class SakRecordsProvider(BaseProvider):
         self.id_field = provider_def.get("id_field", "sak_id")
         self._fields = {k: {"type": t} for k, t in (("type", "string"), ("title", "string"),
                                                      ("saksnummer", "string"), ("saksstatus", "string"),
-                                                     ("saksaar", "integer"), ("gnr", "integer"),
+                                                     ("sakstype", "string"), ("saksaar", "integer"), ("gnr", "integer"),
                                                      ("bnr", "integer"))}
 
     def get_fields(self) -> dict:
@@ -302,10 +302,12 @@ class SakRecordsProvider(BaseProvider):
         return {"type": "Feature", "id": p[self.id_field], "geometry": None,
                 "properties": {"type": "sak", "title": f"{p.get('saksnummer')} {p.get('tittel')}",
                                "saksnummer": p.get("saksnummer"), "saksstatus": p.get("saksstatus"),
-                               "saksaar": p.get("saksaar"), "gnr": p.get("gnr"), "bnr": p.get("bnr"),
+                               "sakstype": p.get("sakstype"), "saksaar": p.get("saksaar"), "gnr": p.get("gnr"),
+                               "bnr": p.get("bnr"),
                                "skjermingshjemmel": p.get("skjermingshjemmel") or None,
                                "time": {"date": p.get("saksdato")} if p.get("saksdato") else None,
-                               "keywords": ["byggesak", p.get("mappetype") or "saksmappe"]},
+                               "keywords": ["byggesak", p.get("mappetype") or "saksmappe",
+                                            *([p["sakstype"]] if p.get("sakstype") else [])]},
                 "links": [{"rel": "alternate", "type": "text/html", "title": p.get("saksnummer"),
                            "href": f"{base}/arkiv/sak/{p[self.id_field]}"}]}
 
@@ -315,7 +317,7 @@ class SakRecordsProvider(BaseProvider):
               **kwargs) -> dict:
         if kwargs.get("filterq") is not None or bbox:
             raise ProviderInvalidQueryError(user_msg="the case catalogue takes q= and properties "
-                                                     "(saksnummer, saksstatus, saksaar, gnr, bnr)")
+                                                     "(saksnummer, saksstatus, sakstype, saksaar, gnr, bnr)")
         store = _store(self.dataset_id)
         props = []
         for k, v in properties or []:

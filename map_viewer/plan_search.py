@@ -21,7 +21,6 @@ from shapely.geometry.base import BaseGeometry
 
 from grunndata.matrikkelnummer import parse as parse_matrikkelnummer
 from grunndata.store import Query, Store
-from grunndata.textsearch import Matcher
 from pipelines.plan_codes import GROUP_ORDER
 
 PLANS, PROPERTIES = "reguleringsplanar", "eigedomar"
@@ -31,6 +30,9 @@ PLANID = re.compile(r"^\s*\d[\d\-_]{3,15}\s*$")
 MIN_SHARED_M2 = 1.0  # a plan that only touches a parcel's boundary does not "apply" to it
 ADDRESS_MIN_SCORE = 0.8
 NAME_MIN_SCORE = 0.5  # a plan name this like the query is a hit (identifiers must contain it: score 1.0)
+ADDRESS_TEXT = "adressetekst+poststad"  # the address name index's text: an address as written, "Storgata 1 Stord"
+# What filtering and ranking read of a plan found by name: only the page's plans are then read whole
+RANK_FIELDS = ["plan_id", "plantype", "planstatus", "statusgruppe", "saksnummer", "ikrafttredelsesdato"]
 
 
 @dataclass
@@ -81,9 +83,12 @@ class PlanSearch:
             return None
         return {**feat["properties"], **({"geometry": feat["geometry"]} if geometry else {})}
 
-    def plans_covering(self, geom: BaseGeometry, min_shared: float = 0.0) -> list[dict]:
-        """Plans whose boundary intersects `geom` (for areas: by more than `min_shared` m²)."""
-        return [f["properties"] for f in self.store.intersecting(PLANS, "arealplan", "plan_id", geom, min_shared)]
+    def plans_covering(self, geom: BaseGeometry, min_shared: float = 0.0,
+                       select: list[str] | None = None) -> list[dict]:
+        """Plans whose boundary intersects `geom` (for areas: by more than `min_shared` m²); `select`: only these
+        properties."""
+        return [f["properties"] for f in self.store.intersecting(PLANS, "arealplan", "plan_id", geom, min_shared,
+                                                                 select)]
 
     def parcels(self, gnr: int, bnr: int, fnr: int | None = None, snr: int | None = None) -> list[dict]:
         props: list[tuple[str, object]] = [("gnr", gnr), ("bnr", bnr)]
@@ -93,35 +98,43 @@ class PlanSearch:
             props.append(("snr", snr))
         return self.store.query(PROPERTIES, "teig", "teig_id", Query(properties=props, limit=1000)).features
 
-    def addresses(self, text: str, limit: int = 5) -> list[tuple[float, dict]]:
-        ids = self.store.search(PROPERTIES, "adresse", "adresse_id", ["adressetekst", "poststad"], text, 200)
-        # scored without geometry; only the chosen few are read whole
-        feats = self.store.query(PROPERTIES, "adresse", "adresse_id",
-                                 Query(ids=ids, limit=len(ids) or 1, skip_geometry=True)).features
-        matcher = Matcher(text)
-        found = [(matcher.score(f"{f['properties']['adressetekst']} {f['properties']['poststad']}"), f) for f in feats]
-        found.sort(key=lambda x: (-x[0], x[1]["properties"]["adressetekst"]))
-        found = found[:limit]
+    def addresses(self, text: str, limit: int = 5, min_score: float = ADDRESS_MIN_SCORE) -> list[tuple[float, dict]]:
+        """The best `limit` addresses scoring at least `min_score` against `text` ("adressetekst poststad"), best
+        first, then by adressetekst; from the address name index (store/names.py), scored there."""
+        # every address as good as the `limit`-th (ties=True): equal scores are ordered by adressetekst here
+        hits = self.store.search_names(PROPERTIES, "adresse", text, min_score, limit, scored=True, ties=True)
+        if not hits:
+            return []
+        score = {rad: s for rad, s, _ in hits}
+        # the adressetekst of every hit orders equal scores; only the chosen few are read whole
+        named = self.store.query(PROPERTIES, "adresse", "adresse_id", Query(
+            ids=list(score), limit=len(score), skip_geometry=True, select=["adressetekst"], count_cap=0)).features
+        named.sort(key=lambda f: (-score[f["id"]], f["properties"]["adressetekst"], f["id"]))
+        chosen = [f["id"] for f in named[:limit]]
         whole = {f["id"]: f for f in self.store.query(PROPERTIES, "adresse", "adresse_id", Query(
-            ids=[f["id"] for _, f in found], limit=len(found) or 1)).features} if found else {}
-        return [(s, whole[f["id"]]) for s, f in found]
+            ids=chosen, limit=len(chosen), count_cap=0)).features}
+        return [(score[i], whole[i]) for i in chosen]
 
     # -- the search ---------------------------------------------------------------------------------
     def search(self, q: str | None = None, point: tuple[float, float] | None = None, lonlat: bool = False,
                filters: Filters | None = None, limit: int = 50) -> dict:
         filters = filters or Filters()
         hits: dict[str, Hit] = {}
+        whole: dict[str, dict] = {}  # plans read whole; the others (by name or place) hold RANK_FIELDS only
         context: dict = {}
 
         def add(plan: dict, s: float, how: str) -> None:
             if plan["plan_id"] not in hits or hits[plan["plan_id"]].score < s:
                 hits[plan["plan_id"]] = Hit(plan, s, how)
 
+        def covering(geom: BaseGeometry, s: float, how: str, min_shared: float = 0.0) -> None:
+            for p in self.plans_covering(geom, min_shared, RANK_FIELDS):
+                add(p, s, how)
+
         if point is not None:
             x, y = self._to_crs.transform(*point) if lonlat else point
             context["punkt"] = {"x": round(x, 2), "y": round(y, 2)}
-            for p in self.plans_covering(Point(x, y)):
-                add(p, 1.0, "punkt")
+            covering(Point(x, y), 1.0, "punkt")
         text = (q or "").strip()
         m = parse_matrikkelnummer(text)
         parcels = []
@@ -132,28 +145,24 @@ class PlanSearch:
             if parcels:
                 context["eigedom"] = {"gnr": gnr, "bnr": bnr, "teigar": len(parcels)}
             for f in parcels:
-                for p in self.plans_covering(shape(f["geometry"]), MIN_SHARED_M2):
-                    add(p, 1.0, "eigedom")
+                covering(shape(f["geometry"]), 1.0, "eigedom", MIN_SHARED_M2)
         exact = False
         if text and not parcels and PLANID.match(text):
             for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
                     properties=[("planidentifikasjon", text)], limit=100, skip_geometry=True)).features:
+                whole[f["id"]] = f["properties"]
                 add(f["properties"], 2.0, "planid")
                 exact = True
         if text and not parcels and not exact:  # a whole planID is the answer; else search by resemblance
-            ids = self.store.search_names(PLANS, "arealplan", text, NAME_MIN_SCORE, 200,
-                                          {c: 1.0 for c in PLAN_TEXT if c != "plannavn"})
-            found = self.store.query(PLANS, "arealplan", "plan_id",
-                                     Query(ids=ids, limit=len(ids) or 1, skip_geometry=True)).features
-            matcher = Matcher(text)
-            for f in found:
-                p = f["properties"]
-                # names tolerate typos; identifiers and case numbers must contain the query
-                scored = [(matcher.score(p.get(c)), c) for c in PLAN_TEXT]
-                best = max(((s, c) for s, c in scored if s >= (NAME_MIN_SCORE if c == "plannavn" else 1.0)),
-                           default=(0, ""))
-                if best[0] > 0:
-                    add(p, best[0], {"plannavn": "namn"}.get(best[1], best[1]))
+            # names tolerate typos; identifiers and case numbers must contain the query (score 1.0). The index
+            # scores every row (its best column), so only what ranking needs is read here.
+            named = self.store.search_names(PLANS, "arealplan", text, NAME_MIN_SCORE, 200,
+                                            {c: 1.0 for c in PLAN_TEXT if c != "plannavn"}, scored=True)
+            ranked = {f["id"]: f["properties"] for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
+                ids=[h[0] for h in named], limit=len(named) or 1, skip_geometry=True, select=RANK_FIELDS,
+                count_cap=0)).features}
+            for rad, s, column in named:
+                add(ranked[rad], s, {"plannavn": "namn"}.get(column, column))
             addresses = [a for a in self.addresses(text) if a[0] >= ADDRESS_MIN_SCORE]
             if addresses:
                 top = addresses[0][0]
@@ -164,12 +173,17 @@ class PlanSearch:
                                         "lonlat": [round(v, 6) for v in self._to_lonlat.transform(
                                             *a["geometry"]["coordinates"])]} for a in chosen]
                 for a in chosen:
-                    for p in self.plans_covering(shape(a["geometry"])):
-                        add(p, top, "adresse")
+                    covering(shape(a["geometry"]), top, "adresse")
         ordered = sorted((h for h in hits.values() if filters.accept(h.plan)),
                          key=lambda h: (GROUP_ORDER.get(h.plan["statusgruppe"], 9), -h.score,
                                         _neg_date(h.plan.get("ikrafttredelsesdato")), h.plan["plan_id"]))
-        return {"query": text, **context, "treff": len(ordered), "planar": [h.as_dict() for h in ordered[:limit]]}
+        page = ordered[:limit]
+        missing = [h.plan["plan_id"] for h in page if h.plan["plan_id"] not in whole]
+        if missing:  # only the page's plans are read whole
+            whole.update((f["id"], f["properties"]) for f in self.store.query(PLANS, "arealplan", "plan_id", Query(
+                ids=missing, limit=len(missing), skip_geometry=True, count_cap=0)).features)
+        return {"query": text, **context, "treff": len(ordered),
+                "planar": [{**whole[h.plan["plan_id"]], "treff": h.match, "score": h.score} for h in page]}
 
     def for_property(self, gnr: int, bnr: int) -> dict:
         """'Planar som gjeld denne eigedomen' (in force) and plans in progress that overlap it."""

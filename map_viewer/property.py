@@ -81,9 +81,15 @@ def router(ctx: AppContext) -> APIRouter:
         # the answer depends on who asks: never from a shared cache once credentials are involved
         return dict(NO_STORE) if principal is not None or has_credentials(request) else {"Vary": "Cookie"}
 
-    def not_found(request: Request, exc: HTTPException) -> HTMLResponse:
-        return ctx.page(request, "property_unknown.html", status_code=404, message=exc.detail["melding"],
-                        suggestions=exc.detail["forslag"])
+    def build_or_page(request: Request, gnr: int, bnr: int) -> tuple[dict, BaseGeometry, Principal | None] | Response:
+        """`build`, or for an unknown gnr/bnr the 404 page with its suggestions (the JSON API keeps the 404 JSON)."""
+        try:
+            return build(request, gnr, bnr)
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            return ctx.page(request, "property_unknown.html", status_code=404, message=exc.detail["melding"],
+                            suggestions=exc.detail["forslag"])
 
     @r.get("/eigedom", response_class=HTMLResponse, include_in_schema=False)
     def find_property(request: Request, q: str = Param("", max_length=200)) -> Response:
@@ -106,24 +112,20 @@ def router(ctx: AppContext) -> APIRouter:
     def property_pdf(request: Request, gnr: int = GNR, bnr: int = BNR) -> Response:
         from .report_pdf import render
 
-        try:
-            report, geom, principal = build(request, gnr, bnr)
-        except HTTPException as exc:
-            if exc.status_code == 404:
-                return not_found(request, exc)
-            raise
+        built = build_or_page(request, gnr, bnr)
+        if isinstance(built, Response):
+            return built
+        report, geom, principal = built
         pdf = render(report, geom, ctx.kommune.namn, ctx.kommune.crs, ctx.wms, ctx.wms_restricted)
         return Response(pdf, media_type="application/pdf", headers={
             **headers(request, principal), "Content-Disposition": f'inline; filename="eigedom-{gnr}-{bnr}.pdf"'})
 
     @r.get("/eigedom/{gnr}/{bnr}", response_class=HTMLResponse, include_in_schema=False)
     def property_page(request: Request, gnr: int = GNR, bnr: int = BNR) -> HTMLResponse:
-        try:
-            report, geom, principal = build(request, gnr, bnr)
-        except HTTPException as exc:
-            if exc.status_code == 404:
-                return not_found(request, exc)
-            raise
+        built = build_or_page(request, gnr, bnr)
+        if isinstance(built, Response):
+            return built
+        report, geom, principal = built
         parcel = mapping(reproject(geom, ctx.to_lonlat))
         response = ctx.page(request, "property.html", report=report, found=report["eigedom"],
                             bbox=ctx.lonlat_bounds(shapely.geometry.mapping(geom.buffer(80))),

@@ -380,12 +380,15 @@ def arkiv_review(approve: Annotated[list[str] | None, typer.Option(
                      "--approve", help="publish this item's page")] = None,
                  withhold: Annotated[list[str] | None, typer.Option(
                      "--withhold", help="withhold this item's whole document")] = None,
+                 hjemmel: Annotated[str | None, typer.Option(
+                     help="what --withhold exempts by, shown on the public page (default: offentleglova § 13 "
+                          "jf. forvaltningslova § 13, personal data)")] = None,
                  show_all: Annotated[bool, typer.Option("--all", help="decided items too")] = False,
                  dataset: Annotated[str, typer.Option(help="the archive dataset")] = "byggesaksarkiv") -> None:
     """List the flagged items (document, page, kind, masked value, OCR confidence), or decide them.
 
     A decision rebuilds the archive dataset (OCR is resumed, nothing is redone), so an approved page is published
-    and a withheld document, and its file under /filer, is gone at once.
+    and a withheld document, and its file under /filer, is gone at once; the public page shows its hjemmel.
     """
     from grunndata.ocrstate import OcrState
     from grunndata.store import open_store
@@ -408,7 +411,7 @@ def arkiv_review(approve: Annotated[list[str] | None, typer.Option(
         if status == "godkjent" and kinds.get(item_id) in ("redigering-usikker", "ocr-feil"):
             raise GrunndataError(f"{item_id}: a page OCR could not read, or whose redacted text still holds a number, "
                                  "cannot be approved", hint=f"withhold it: grunndata arkiv review --withhold {item_id}")
-        if not state.decide(item_id, status):
+        if not state.decide(item_id, status, (hjemmel or "")[:200]):
             raise GrunndataError(f"no review item '{item_id}'", hint="grunndata arkiv review lists them")
         out.print(f"{item_id}: {status}", markup=False, highlight=False)
     ds = get_registry(settings).get(dataset)

@@ -12,7 +12,9 @@ document is withheld.
 Screening, before anything leaves this module (pipelines/screening.py and Noark skjerming):
 - skjerming on a mappe, registrering or dokumentbeskrivelse applies to everything below it; skjermingMetadata hides
   the fields it names (tittel/beskrivelse → offentligTittel or "[skjerma]"; a generic value hides both and the
-  korrespondanseparter); skjermingDokument withholds the documents; the hjemmel is published with the item;
+  korrespondanseparter); skjermingDokument withholds the documents; the hjemmel is published with the item
+  (a document withheld for identifiers in its text, or by the review queue, gets offl. § 13 jf. fvl. § 13 or
+  the reviewer's hjemmel);
 - korrespondanseparter are published by role only (never name, address, e-mail or phone);
 - every published text has fødselsnummer / D- / H-nummer / kontonummer replaced by `[skjerma]`;
 - a document is `klar` only when its file is present, intact, not skjerma and its text layer was screened clean;
@@ -22,6 +24,13 @@ Each saksmappe is tied to a property: a matrikkelnummer element (kommunenummer, 
 bruksnummer, festenummer, seksjonsnummer) under the mappe, else a klasse of a GBN/GBNR klassifikasjonssystem
 (klasseID "12/345"), else the title ("Gnr 12 Bnr 345 - Tilbygg", "Gnr 40/12 - Deling"); placed on the matrikkel
 teig (source key `teig`). Unresolved saker are warnings (rule `eigedom-ukjend`) listed in the report.
+
+Each saksmappe gets a sakstype (pipelines/sakstype.py; route in `sakstype_kjelde`): from a klasse of the
+klassifikasjonssystem dataset.yml names (`source.options.sakstype_klassifikasjonssystem`, matched against its
+klassifikasjonstype or tittel), the mappe filed in it or pointing at it by referanseSekundaerKlassifikasjon (the
+klasse's systemID or klasseID); else from an xsi:type more specific than saksmappe; else recognised in the public title
+("Gnr 12 Bnr 345 - Tilbygg"); else `anna`. A klasse of that system naming no known sakstype is a warning
+(`sakstype-ukjend`).
 """
 
 from __future__ import annotations
@@ -39,10 +48,11 @@ import pyogrio
 import shapely
 from lxml import etree
 
+from grunndata.ocrstate import PERSONAL_DATA_HJEMMEL
 from grunndata.registry import Dataset
 from grunndata.settings import get_settings
 
-from . import scanned, screening
+from . import sakstype, scanned, screening
 from .frames import table_frame
 from .report import Report, Result
 
@@ -54,6 +64,7 @@ XML_FILES = {"arkivstruktur.xml": "arkivstruktur.xsd", "arkivuttrekk.xml": "addm
              "loependeJournal.xml": "loependeJournal.xsd", "offentligJournal.xml": "offentligJournal.xsd"}
 _GBN = re.compile(r"^\s*(\d{1,5})\s*/\s*(\d{1,5})(?:\s*/\s*(\d{1,5}))?(?:\s*/\s*(\d{1,5}))?\s*$")
 _TITLE_GBN = re.compile(r"\bgnr\.?\s*(\d{1,5})\s*(?:/\s*|,?\s*bnr\.?\s*)(\d{1,5})(?:\s*/\s*(\d{1,5}))?", re.I)
+_GENERIC_MAPPETYPAR = {"mappe", "saksmappe", "moetemappe", "skanna"}
 _MATRIKKEL_TAGS = {"kommunenummer": "knr", "gaardsnummer": "gnr", "gardsnummer": "gnr", "bruksnummer": "bnr",
                    "festenummer": "fnr", "seksjonsnummer": "snr"}
 
@@ -196,6 +207,36 @@ def property_of(mappe: etree._Element, klasser: list[tuple[str, str]]) -> tuple[
     return None, ""
 
 
+def sakstype_of(klasser: list[tuple[str, str]], mappetype: str, tittel: str) -> tuple[str, str, list[str]]:
+    """(code, route, unrecognised klasseIDs) for a saksmappe: `klasser` are (klasseID, tittel) of the configured
+    sakstype system it belongs to; route is klasse | mappetype | tittel | '' (then the code is `anna`)."""
+    unknown = []
+    for klasse_id, klasse_tittel in klasser:
+        if code := sakstype.recognise(klasse_id) or sakstype.recognise(klasse_tittel):
+            return code, "klasse", unknown
+        unknown.append(klasse_id)
+    local = mappetype.rsplit(":", 1)[-1]
+    if local.lower() not in _GENERIC_MAPPETYPAR and (code := sakstype.recognise(local)):
+        return code, "mappetype", unknown
+    if code := sakstype.recognise(tittel):
+        return code, "tittel", unknown
+    return sakstype.UNKNOWN, "", unknown
+
+
+def _sakstype_klasser(root: etree._Element, system: str | None) -> dict[str, tuple[str, str]]:
+    """systemID and klasseID -> (klasseID, tittel) of every klasse in the klassifikasjonssystem(s) named `system`."""
+    out: dict[str, tuple[str, str]] = {}
+    if not system:
+        return out
+    for ks in root.iter(_q("klassifikasjonssystem")):
+        if system.casefold() not in (_text(ks, "klassifikasjonstype").casefold(), _text(ks, "tittel").casefold()):
+            continue
+        for klasse in ks.iter(_q("klasse")):
+            value = (_text(klasse, "klasseID"), _text(klasse, "tittel"))
+            out[_text(klasse, "systemID")] = out[_text(klasse, "klasseID")] = value
+    return out
+
+
 def _document_text(path: Path) -> str | None:
     """The text layer of a PDF (None when it has none, so it needs OCR), a text file as is."""
     if path.suffix.lower() == ".txt":
@@ -253,7 +294,8 @@ def _check_file(folder: Path, ref: str, obj: etree._Element, report: Report, xml
     return path, digest
 
 
-def read_extract(folder: Path, report: Report) -> Extract:
+def read_extract(folder: Path, report: Report, sakstype_system: str | None = None) -> Extract:
+    """`sakstype_system`: the klassifikasjonssystem (klassifikasjonstype or tittel) that files saker by sakstype."""
     out = Extract()
     main = folder / "arkivstruktur.xml"
     if not folder.is_dir() or not main.is_file():
@@ -267,13 +309,16 @@ def read_extract(folder: Path, report: Report) -> Extract:
     if doc is None or report.errors:
         return out
     root = doc.getroot()
+    types = _sakstype_klasser(root, sakstype_system)
     for mappe in root.iter(_q("mappe")):
-        _read_mappe(mappe, folder, main, report, out)
+        _read_mappe(mappe, folder, main, report, out, types)
     return out
 
 
-def _read_mappe(mappe: etree._Element, folder: Path, xml: Path, report: Report, out: Extract) -> None:
+def _read_mappe(mappe: etree._Element, folder: Path, xml: Path, report: Report, out: Extract,
+                types: dict[str, tuple[str, str]]) -> None:
     klasser: list[tuple[str, str]] = []
+    type_klasser: list[tuple[str, str]] = []
     chain = [a for a in mappe.iterancestors() if isinstance(a.tag, str)]
     sk = Skjerming()
     for anc in reversed(chain):
@@ -281,20 +326,30 @@ def _read_mappe(mappe: etree._Element, folder: Path, xml: Path, report: Report, 
             system = next((a for a in anc.iterancestors(_q("klassifikasjonssystem"))), None)
             klasser.append((_text(system, "klassifikasjonstype") if system is not None else "",
                             _text(anc, "klasseID")))
+            if _text(anc, "systemID") in types:
+                type_klasser.append(types[_text(anc, "systemID")])
         if _local(anc) in ("mappe", "klasse", "arkivdel"):
             sk = sk.merged(anc)
     sk = sk.merged(mappe)
     where = element_path(mappe)
     sak_id = _text(mappe, "systemID")
     prop, route = property_of(mappe, klasser)
+    type_klasser += [types[ref] for ref in (
+        (r.text or "").strip() for r in mappe.findall(_q("referanseSekundaerKlassifikasjon"))) if ref in types]
+    tittel = _public_title(mappe, sk, report, xml, where)
+    mappetype = mappe.get(XSI_TYPE, "mappe")
+    kind, kind_route, unknown = sakstype_of(type_klasser, mappetype, tittel)
+    for klasse_id in unknown:
+        report.warning("sakstype-ukjend", f"{where}: klasse '{klasse_id}' of the sakstype "
+                       "klassifikasjonssystem names no known sakstype (pipelines/data/byggesak_sakstype.csv)", xml,
+                       mappe.sourceline, _text(mappe, "mappeID"))
     if prop is None:
         report.warning("eigedom-ukjend", f"{where}: saksmappe {_text(mappe, 'mappeID')} names no property "
                        "(no matrikkelnummer, GBN klasse or 'Gnr … Bnr …' in the title)", xml,
                        mappe.sourceline, _text(mappe, "mappeID"))
     out.saker.append({
         "sak_id": sak_id, "saksnummer": _text(mappe, "mappeID"),
-        "tittel": _public_title(mappe, sk, report, xml, where),
-        "mappetype": mappe.get(XSI_TYPE, "mappe"),
+        "tittel": tittel, "mappetype": mappetype, "sakstype": kind, "sakstype_kjelde": kind_route,
         "saksaar": _int(_text(mappe, "saksaar")), "saksdato": _text(mappe, "saksdato") or None,
         "saksstatus": _text(mappe, "saksstatus"), "administrativ_eining": _text(mappe, "administrativEnhet"),
         "kommunenummer": (prop or {}).get("knr"), "gnr": (prop or {}).get("gnr"), "bnr": (prop or {}).get("bnr"),
@@ -388,6 +443,7 @@ def _add_loose_scans(ext: Extract, index: Path, mapping: dict, report: Report, s
         sak = by_nr.get(row["saksnummer"])
         tittel = _screened(row["tittel"], report, index, f"line {row['_line']}")
         if sak is None:
+            kind, kind_route, _ = sakstype_of([], "skanna", tittel)
             aar = int(row["saksnummer"].split("/")[0])
             key = (row["gnr"], row["bnr"])
             if key not in teigar:
@@ -395,6 +451,7 @@ def _add_loose_scans(ext: Extract, index: Path, mapping: dict, report: Report, s
                                index, row["_line"], row["saksnummer"])
             sak = {"sak_id": "skanna-" + row["saksnummer"].replace("/", "-"), "saksnummer": row["saksnummer"],
                    "tittel": tittel, "mappetype": "skanna", "saksaar": aar, "saksdato": row["dato"],
+                   "sakstype": kind, "sakstype_kjelde": kind_route,
                    "saksstatus": "Avsluttet", "administrativ_eining": "", "kommunenummer": None,
                    "gnr": row["gnr"], "bnr": row["bnr"], "fnr": None, "snr": None, "eigedom_kjelde": "skanna",
                    "skjermingshjemmel": "",
@@ -425,7 +482,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None, ocr: bool = Tr
     sources = sources or {}
     report = Report(dataset.id)
     folder = Path(sources.get("uttrekk", dataset.source_path("uttrekk")))
-    ext = read_extract(folder, report)
+    ext = read_extract(folder, report, dataset.source.options.get("sakstype_klassifikasjonssystem"))
     teigar = _teigar(Path(sources.get("teig", dataset.source_path("teig"))))
     kommune = str(dataset.source.options.get("kommunenummer", ""))
     sak_rows = []
@@ -460,6 +517,8 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None, ocr: bool = Tr
             elif d["status"] == "klar":
                 d["url"] = "/filer/" + _publish_file(d["_path"], d["sha256"], files)
     for d in ext.dokument:
+        if d["status"] == "flagga" and not d["skjermingshjemmel"]:  # withheld for the identifiers in its text
+            d["skjermingshjemmel"] = PERSONAL_DATA_HJEMMEL
         d.pop("_path")
         d.pop("_published", None)
         d.pop("_ocr", None)

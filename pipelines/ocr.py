@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grunndata.ocrstate import OcrState, PageState, ReviewItem
+from grunndata.ocrstate import PERSONAL_DATA_HJEMMEL, OcrState, PageState, ReviewItem
 from grunndata.settings import Settings
 
 from . import screening
@@ -345,6 +345,7 @@ class DocumentOutcome:
     pages: int
     confidence: float | None
     findings: int
+    hjemmel: str = ""        # halde_tilbake: what the document is exempt by (the reviewer's, or § 13 by default)
 
 
 def document_outcome(state: OcrState, sha256: str, n_pages: int, min_confidence: float) -> DocumentOutcome:
@@ -354,8 +355,9 @@ def document_outcome(state: OcrState, sha256: str, n_pages: int, min_confidence:
     if len(pages) < n_pages:
         return DocumentOutcome("treng_ocr", "", None, n_pages, None, findings)
     items = state.review_items(sha256=sha256)
-    if any(i.status == "halde_tilbake" for i in items):
-        return DocumentOutcome("halde_tilbake", "", None, n_pages, None, findings)
+    if withheld := [i for i in items if i.status == "halde_tilbake"]:
+        hjemmel = next((i.hjemmel for i in withheld if i.hjemmel), PERSONAL_DATA_HJEMMEL)
+        return DocumentOutcome("halde_tilbake", "", None, n_pages, None, findings, hjemmel)
     confs = [p.confidence for p in pages if p.confidence is not None]
     conf = round(sum(confs) / len(confs), 1) if confs else None
     # A finding is redacted already; only the pages that could not be read well enough wait for a person.

@@ -22,7 +22,7 @@ from pathlib import Path
 from grunndata.ocrstate import OcrState
 from grunndata.settings import Settings
 
-from . import ocr
+from . import ocr, screening
 from .report import Report
 
 COLUMNS = ("fil", "gnr", "bnr", "saksnummer", "tittel", "dato", "dokumenttype")
@@ -112,4 +112,6 @@ def ocr_documents(docs: list[dict], settings: Settings, report: Report) -> dict[
         d.update(status=out.status, tekst=out.text if out.status == "klar" else "", sider=out.pages,
                  konfidens=out.confidence, funn=out.findings, _ocr=True,
                  _published=out.pdf if out.status == "klar" else None)
+        if out.status == "halde_tilbake":  # the reviewer's hjemmel, screened as every published text
+            d["skjermingshjemmel"] = screening.redact(out.hjemmel) or ""
     return figures

@@ -4,20 +4,28 @@ SOSI is read by the shared reader (pipelines/sosi.py); VA attributes sit in the 
 Code lists are data (pipelines/data/va_kodar.csv). Operational data is published with its defects flagged, not
 dropped: unknown codes, missing dimensions, lines whose FSID/TSID name no point, duplicated SIDs and doubled lines
 are warnings naming the object (SID, SOSI serial) and the line; a file that is not a VA export is an error.
+
+Heights are kept: a source with Z (SOSI ..NØH, GML srsDimension 3, a GeoPackage LineStringZ/PointZ) gives 3-D
+geometries in the store and the OGC API; a source without stays 2-D (no height is made up). A table whose objects
+mix both is published 2-D with a warning (see `_one_dimension`).
 """
 
 from __future__ import annotations
 
 import csv
 from collections import Counter, defaultdict
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
+from pyproj import Transformer
 
 from grunndata.errors import GrunndataError
+from grunndata.geometry import reproject
 from grunndata.registry import Dataset
 
 from .detect import detect
@@ -47,8 +55,11 @@ def _int(value: object) -> int | None:
         return None
 
 
-def _records_from_sosi(path: Path, report: Report) -> tuple[list[dict], list[dict]]:
+def _records_from_sosi(path: Path, report: Report, epsg: int | None = None) -> tuple[list[dict], list[dict]]:
     sosi = read_sosi(path)
+    # a file in another zone (KOORDSYS 23 = UTM 33 …) is moved into the dataset's CRS, its heights kept
+    transformer = Transformer.from_crs(sosi.epsg, epsg, always_xy=True) if sosi.epsg and epsg and \
+        sosi.epsg != epsg else None
     for note in sosi.notes:  # e.g. no KOORDSYS: objects counted, geometry not placed
         if note.startswith(NO_KOORDSYS_RULE):
             report.warning(NO_KOORDSYS_RULE, note.split(": ", 1)[1], path)
@@ -60,8 +71,13 @@ def _records_from_sosi(path: Path, report: Report) -> tuple[list[dict], list[dic
             continue
         attrs = {k.split(".", 1)[1]: v for k, v in flat.items() if k.startswith(group + ".")}
         attrs.update({"OBJTYPE": flat.get("OBJTYPE"), "KVALITET": flat.get("KVALITET", ""), "_line": o.line,
-                      "_serial": o.id, "geometry": o.geometry})
+                      "_serial": o.id,
+                      "geometry": reproject(o.geometry, transformer, keep_z=True) if transformer else o.geometry})
         (lines if group == "EGS_LEDNING" else points).append(attrs)
+        for problem in o.problems:  # the reader dropped an object's heights (..NØ and ..NØH in one object)
+            if "heights dropped" in problem:
+                report.warning("blanda-hogder", f"SID {attrs.get('SID')}: {problem}", path, o.line,
+                               f"SID {attrs.get('SID')}")
     if not lines and not points:
         report.error("ikkje-va-eksport", "no ..EGS_LEDNING / ..EGS_PUNKT objects: not a VA export", path)
     return lines, points
@@ -100,17 +116,50 @@ def _check(value: object, listname: str, rec: dict, path: Path, report: Report) 
     return name
 
 
+def _one_dimension(recs: list[dict], table: str, path: Path, report: Report) -> None:
+    """A table is 3-D only when every object in it has a height; when some have none, all go 2-D and a warning
+    names how many (and the first SIDs), so the export can be fixed at its source.
+
+    Why this rule: a geometry column is 2-D or 3-D as a whole (the GeoPackage z flag, PostGIS LineStringZ), a
+    NaN height is valid in neither, and Z=0 for the objects without one would be a made-up height that a GIS
+    user reads as measured (0 m above sea level, next to pipes at 40 m). A 2-D table with honest positions is
+    what QGIS, MapServer and every OGC client handle; points keep their height in `hoyde` either way."""
+    with_z = [r for r in recs if r["geometry"] is not None and r["geometry"].has_z]
+    if not with_z or len(with_z) == len(recs):
+        return
+    flat = [r for r in recs if r["geometry"] is not None and not r["geometry"].has_z]
+    sids = ", ".join(str(r.get("SID")) for r in flat[:5]) + (" …" if len(flat) > 5 else "")
+    report.warning("blanda-hogder", f"{table}: {len(flat)} of {len(recs)} objects have no height (2-D, e.g. "
+                   f"SID {sids}); the table is published 2-D and the heights of the other {len(with_z)} are "
+                   "dropped", path, flat[0]["_line"], table)
+    for r in recs:
+        r["geometry"] = shapely.force_2d(r["geometry"]) if r["geometry"] is not None else None
+
+
+def _height_range(rows: list[dict]) -> str:
+    """The heights of a table's coordinates as 'min .. max m', or 'none (2-D)' (the validate summary)."""
+    geoms = np.array([r["geometry"] for r in rows], dtype=object)
+    zs = shapely.get_coordinates(geoms[shapely.has_z(geoms)], include_z=True)[:, 2] if len(geoms) else []
+    return f"{np.min(zs):.2f} .. {np.max(zs):.2f} m" if len(zs) else "none (2-D)"
+
+
 def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
     sources = sources or {}
     report = Report(dataset.id)
     path = sources.get("eksport", dataset.source_path("eksport"))
     fmt = detect(path).format if path.is_file() else "unreadable"  # by content, not by the file's name
-    readers = {"gpkg": _records_from_gpkg, "sosi": _records_from_sosi, "gml": records_from_gml}
+    readers = {"gpkg": _records_from_gpkg, "gml": records_from_gml,
+               "sosi": partial(_records_from_sosi, epsg=pyproj.CRS(dataset.crs).to_epsg())}
     if fmt not in readers:
         what = "unsupported format" if fmt == "unsupported" else "unreadable file"
         raise GrunndataError(f"{path}: {what}: a VA export is SOSI, GML or GeoPackage (rule: filformat)",
                              hint=f"found: {detect(path).detail if path.is_file() else 'no such file'}")
     lines, points = readers[fmt](path, report)
+    for rec in points:  # a point keeps its height in `hoyde` even when its table goes 2-D
+        g = rec["geometry"]
+        rec["_hoyde"] = round(g.z, 2) if g is not None and g.has_z else None
+    _one_dimension(lines, "ledning", path, report)
+    _one_dimension(points, "punkt", path, report)
     point_sids = {str(p.get("SID")) for p in points}
     sid_count = Counter(str(r.get("SID")) for r in [*lines, *points])
     for rec in [*lines, *points]:
@@ -121,7 +170,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
     seen_geom: dict[tuple, int] = {}
     led_rows = []
     for rec in lines:
-        geom = shapely.force_2d(rec["geometry"])
+        geom = rec["geometry"]  # 3-D when the source has heights (see _one_dimension)
         where = f"SID {rec.get('SID')}"
         tema = rec.get("L_TEMA")
         dim = _int(rec.get("DIMENSJON"))
@@ -132,7 +181,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
             if rec.get(end) not in (None, "") and str(_int(rec.get(end))) not in point_sids:
                 report.warning("hengande-ledning", f"{where}: {end} {rec.get(end)} names no point in the export",
                                path, rec["_line"], where)
-        key = (tema, shapely.normalize(geom).wkb)
+        key = (tema, shapely.normalize(shapely.force_2d(geom)).wkb)  # doubled in plan, whatever the heights
         if key in seen_geom:
             report.warning("dobbel-ledning", f"{where}: the same {tema} pipe as SID {seen_geom[key]}", path,
                            rec["_line"], where)
@@ -148,7 +197,7 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
             "eigar_namn": _check(rec.get("EIER"), "eier", rec, path, report),
             "trykklasse": rec.get("TRYKKLAS") or None, "fsid": _int(rec.get("FSID")), "tsid": _int(rec.get("TSID")),
             "malemetode": MALEMETODE.get(metode or "", metode), "noyaktigheit_cm": noyaktig,
-            "lengde_m": round(geom.length, 2), "geometry": geom})
+            "lengde_m": round(geom.length, 2), "geometry": geom})  # length in plan (GEOS ignores Z), as VA systems
     pkt_rows = []
     for rec in points:
         geom = rec["geometry"]
@@ -158,10 +207,11 @@ def run(dataset: Dataset, sources: dict[str, Path] | None = None) -> Result:
             "punkt_id": f"P{rec['_serial']}", "sid": _int(rec.get("SID")), "objekttype": rec.get("OBJTYPE"),
             "tema": tema, "tema_namn": _check(tema, "tema_punkt", rec, path, report),
             "funksjon": rec.get("FUNKSJON"), "anleggsar": _int(rec.get("ANLEGGSÅR")), "eigar": rec.get("EIER"),
-            "hoyde": round(geom.z, 2) if geom.has_z else None,
+            "hoyde": rec["_hoyde"],
             "malemetode": MALEMETODE.get(metode or "", metode), "noyaktigheit_cm": noyaktig,
-            "geometry": shapely.force_2d(geom)})
+            "geometry": geom})
     tables = {"ledning": table_frame(led_rows, dataset, "ledning"), "punkt": table_frame(pkt_rows, dataset, "punkt")}
     report.counts.update({"ledning": len(led_rows), "punkt": len(pkt_rows),
-                          "km": round(sum(r["lengde_m"] for r in led_rows) / 1000, 1)})
+                          "km": round(sum(r["lengde_m"] for r in led_rows) / 1000, 1),
+                          "ledning_hogder": _height_range(led_rows), "punkt_hogder": _height_range(pkt_rows)})
     return Result(tables, report)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import pyproj
 from lxml import etree
 from shapely.geometry import LineString, Point
 
@@ -31,19 +32,44 @@ def field_names() -> dict[str, str]:
         return {r["gml_namn"].lower(): r["va_felt"] for r in csv.DictReader(fh)}
 
 
+@lru_cache(maxsize=32)
+def _crs_dimension(srs_name: str) -> int | None:
+    """Axes of an srsName's CRS (3 for a compound CRS with heights such as EPSG:5972), None when unknown."""
+    try:
+        return len(pyproj.CRS.from_user_input(srs_name).axis_info) or None
+    except pyproj.exceptions.CRSError:
+        return None
+
+
+def _dimension(pl: etree._Element, n_values: int) -> int:
+    """GML 3.2: srsDimension on the position or an enclosing element; else the srsName CRS's axes; else a lone
+    gml:pos tells by its count; else 2."""
+    chain = (pl, *pl.iterancestors())
+    given = next((a.get("srsDimension") for a in chain if a.get("srsDimension")), None)
+    if given is not None:
+        return int(given)
+    srs = next((a.get("srsName") for a in chain if a.get("srsName")), None)
+    by_crs = _crs_dimension(srs) if srs else None
+    if by_crs in (2, 3):
+        return by_crs
+    return n_values if etree.QName(pl).localname == "pos" and n_values in (2, 3) else 2
+
+
 def _positions(el: etree._Element) -> list[tuple[float, ...]]:
     out: list[tuple[float, ...]] = []
     for pl in el.iter():
         if not isinstance(pl.tag, str) or etree.QName(pl).localname not in ("posList", "pos"):
             continue
-        dim = next((int(a.get("srsDimension")) for a in (pl, *pl.iterancestors()) if a.get("srsDimension")), 2)
         values = [float(v) for v in (pl.text or "").split()]
+        dim = _dimension(pl, len(values))
         if len(values) % dim:
             raise ValueError(f"{len(values)} numbers do not make {dim}-D positions")
         for i in range(0, len(values), dim):
             pos = tuple(values[i:i + dim])
             if not out or out[-1] != pos:
                 out.append(pos)
+    if len({len(p) for p in out}) > 1:  # 2-D and 3-D parts in one geometry: its heights are incomplete, drop them
+        out = [p[:2] for p in out]
     return out
 
 

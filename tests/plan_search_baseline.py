@@ -261,3 +261,29 @@ def score(query: str, text: str | None) -> float:
     if normalise(query) and normalise(query) in normalise(text):
         value += 0.5
     return round(value, 4)
+
+
+def add_old_indexes(store: Store, dataset_id: str, table: str, columns: list[str]) -> None:
+    """The text index the stores built at publish before issue 15 (publish no longer does: nothing but this
+    baseline reads it), for `_old_candidates`: GeoPackage an FTS5 trigram table `<table>_sok` (the file is
+    written: give it a copy), PostGIS the trigram GiST index. Not part of the search logic above."""
+    if store.kind == "postgis":
+        from psycopg2 import sql
+
+        from grunndata.store.postgis import _search_expr
+
+        with store._conn() as conn, conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (({}) gist_trgm_ops)").format(
+                sql.Identifier(f"{table}_{OLD_GIST}"), sql.Identifier(dataset_id, table), _search_expr(columns)))
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(dataset_id, table)))
+        return
+    import sqlite3
+
+    with sqlite3.connect(store.path(dataset_id)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{table}_sok",)).fetchone():
+            return
+        conn.execute(f'CREATE VIRTUAL TABLE "{table}_sok" USING fts5(tekst, tokenize=\'trigram\')')
+        text = " || ' ' || ".join(f'coalesce("{c}", \'\')' for c in columns)
+        conn.execute(f'INSERT INTO "{table}_sok" (rowid, tekst) SELECT fid, lower({text}) FROM "{table}"')
+    conn.close()

@@ -1,9 +1,9 @@
 """Accessibility audit: axe-core (npm, vendored by `make test` to .make/axe-core) in headless Debian Chromium.
 
 Every citizen page and pygeoapi's own HTML pages, in nn, nb and en, at 1280 px and 390 px: no WCAG 2.1 A/AA violation
-(axe tags wcag2a, wcag2aa, wcag21a, wcag21aa) and no page wider than its viewport. One browser, one context per
-viewport. The pages are the same on both stores (their data paths run on both in test_serving), and the audit is
-the slowest browser test, so it runs on the GeoPackage store only."""
+(axe tags wcag2a, wcag2aa, wcag21a, wcag21aa; at 390 px in Nynorsk) and no page wider than its viewport. One
+browser, one context per viewport. The pages are the same on both stores (their data paths run on both in
+test_serving), and the audit is the slowest browser test, so it runs on the GeoPackage store only."""
 
 from __future__ import annotations
 
@@ -47,10 +47,13 @@ def _pages(base: str) -> list[tuple[str, dict[str, str]]]:
             (f"/ogc/collections/{collection}/items", {"f": "html", "limit": "10"})]
 
 
-def _audit(page: Page, url: str, axe: str) -> tuple[list[dict], int, int]:
+def _audit(page: Page, url: str, axe: str, rules: bool = True) -> tuple[list[dict], int, int]:
     page.goto(url, wait_until="domcontentloaded")
     if page.locator("#map").count():  # MapLibre adds its controls (buttons to audit) once the map is set up
         page.wait_for_selector(".maplibregl-ctrl button", timeout=15000)
+    if not rules:
+        width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        return [], width[0], width[1]
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(axe)  # evaluated through DevTools, not a <script>: the site's CSP stays as it is
     result = page.evaluate("""async (tags) => {
@@ -81,7 +84,9 @@ def test_every_page_is_wcag21_aa_clean_and_fits(server: Server, browser, viewpor
     for lang in LANGS:
         for path, query in pages:
             url = f"{server.url}{path}?{urlencode({**query, 'lang': lang})}"
-            violations, scroll, inner = _audit(page, url, axe)
+            # The rules (contrast, names, structure) do not change with the language on a narrow screen; the
+            # width does (longer words), so the phone audit runs axe in Nynorsk and measures width in all three.
+            violations, scroll, inner = _audit(page, url, axe, rules=viewport == "desktop" or lang == LANGS[0])
             for v in violations:
                 per_rule[v["id"]] += v["count"]
                 problems.append(f"{lang} {path} {v['id']} ({v['impact']}, {v['count']}x): {v['help']} {v['nodes']}")

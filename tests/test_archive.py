@@ -258,10 +258,22 @@ def _planted() -> tuple[list[str], list[str]]:
 
 def test_sample_has_what_the_issue_asks() -> None:
     report = Report("t")
-    ext = read_extract(SAMPLE / "kjelder" / "uttrekk", report)
+    ext = read_extract(SAMPLE / "kjelder" / "uttrekk", report, "Tiltakstype")
     assert not report.errors
     assert len(ext.saker) >= 500
     assert sum(s["eigedom_kjelde"] == "klasse" for s in ext.saker) >= 500
+    # sakstype: half the saker filed in the Tiltakstype klassifikasjonssystem, the others recognised in the title;
+    # the klasse wins over the title (a dispensasjon for a tilbygg is a dispensasjon)
+    gen = load_generator(SAMPLE)
+    routes = {s["sakstype_kjelde"] for s in ext.saker}
+    assert routes == {"klasse", "tittel"} and sum(s["sakstype_kjelde"] == "klasse" for s in ext.saker) >= 250
+    for s in ext.saker:
+        named = next((t for t in gen.TILTAK if t in s["tittel"]), None)
+        if s["sakstype_kjelde"] == "tittel" and named:
+            assert s["sakstype"] == gen.TILTAK_SAKSTYPE[named], s
+    overruled = [s for s in ext.saker if s["sakstype"] == "dispensasjon" and s["sakstype_kjelde"] == "klasse"]
+    assert overruled and all("dispensasjon" not in s["tittel"].lower() for s in overruled)
+    assert not [f for f in report.warnings if f.rule == "sakstype-ukjend"]
     statuses = {d["status"] for d in ext.dokument}
     assert {"klar", "halde_tilbake", "flagga"} <= statuses
     source = (SAMPLE / "kjelder" / "uttrekk" / "arkivstruktur.xml").read_text(encoding="utf-8")
@@ -464,10 +476,160 @@ def test_withholding_in_review_removes_the_published_file(tmp_path: Path) -> Non
     item, doc = next((i, d) for i, d in items if d in urls)  # a flagged page of a published (redacted) document
     served = env.data_dir / urls[doc].removeprefix("/")
     assert served.is_file()
-    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "arkiv", "review", "--withhold", item],
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "arkiv", "review", "--withhold", item,
+                           "--hjemmel", "Offl. § 13 jf. fvl. § 13 første ledd nr. 2"],
                           cwd=ROOT, capture_output=True, text=True, env=extra)
     assert done.returncode == 0, done.stderr
     row = next(d for d in _published(env)["dokument"] if d["dokument_id"] == doc)
     assert row["status"] == "halde_tilbake" and not row["url"]
+    assert row["skjermingshjemmel"] == "Offl. § 13 jf. fvl. § 13 første ledd nr. 2"  # shown on the sak page
     assert not served.exists()
     assert all((env.data_dir / u.removeprefix("/")).is_file() for d, u in urls.items() if d != doc)
+
+
+# --- sakstype, and the hjemmel of every withheld document ----------------------------------------------------
+
+def test_sakstype_recognised_by_the_table_in_order() -> None:
+    from pipelines.noark5 import sakstype_of
+    from pipelines.sakstype import recognise, sakstypar
+
+    for title, want in (("Gnr 12 Bnr 345 - Tilbygg einebustad", "tilbygg"), ("Riving av uthus", "riving"),
+                        ("Gnr 40/12 - Søknad om frådeling av tomt", "deling"), ("Søknad om deling", "deling"),
+                        ("Ferdigattest - Gnr 3 Bnr 77", "ferdigattest"), ("Carport og bod", "garasje_uthus"),
+                        ("Midlertidig brukstillatelse", "mellombels_bruksloyve"), ("Grensejustering", "oppmaling"),
+                        ("Ny enebolig", "nybygg"), ("Terrasse og levegg", "terrasse_veranda"),
+                        ("Dispensasjon frå byggegrense mot sjø", "dispensasjon"), ("Leirvikvegen 3", None),
+                        ("Byggesaker", None), ("", None)):
+        assert recognise(title) == want, title
+    assert recognise("garasje_uthus") == "garasje_uthus" and recognise("Påbygg") == "pabygg"
+    # an explicit klasse first, then an xsi:type more specific than saksmappe, then the title, else anna
+    assert sakstype_of([("tilbygg", "Tilbygg")], "saksmappe", "Garasje") == ("tilbygg", "klasse", [])
+    assert sakstype_of([("X9", "Ukjend")], "saksmappe", "Garasje") == ("garasje_uthus", "tittel", ["X9"])
+    assert sakstype_of([], "n5:riving", "Garasje")[:2] == ("riving", "mappetype")
+    assert sakstype_of([], "saksmappe", "Søknad om løyve")[:2] == ("anna", "")
+    assert {"nybygg", "tilbygg", "pabygg", "bruksendring", "riving", "fasadeendring", "garasje_uthus",
+            "terrasse_veranda", "dispensasjon", "deling", "ferdigattest", "mellombels_bruksloyve", "oppmaling",
+            "anna"} <= set(sakstypar())
+
+
+def test_sakstype_klasse_by_reference_and_unknown_klasse(tmp_path: Path) -> None:
+    """A saksmappe pointing at a klasse of the configured system by referanseSekundaerKlassifikasjon gets its
+    kind; a klasse naming no known kind is a warning and the title decides."""
+    src = SAMPLE / "kjelder" / "uttrekk"
+    folder = tmp_path / "uttrekk"
+    shutil.copytree(src, folder)
+    doc = etree.parse(str(folder / "arkivstruktur.xml"))
+    system = next(k for k in doc.getroot().iter(NS + "klassifikasjonssystem")
+                  if k.findtext(NS + "klassifikasjonstype") == "Tiltakstype")
+    klasse = next(k for k in system.iter(NS + "klasse") if k.findtext(NS + "klasseID") == "ferdigattest")
+    klasse.find(NS + "klasseID").text = "K-77"  # the archive's own code: its title still names the kind
+    other = next(k for k in system.iter(NS + "klasse") if k.findtext(NS + "klasseID") == "nybygg")
+    other.find(NS + "klasseID").text, other.find(NS + "tittel").text = "Z1", "Diverse"
+    mapper = [m for m in doc.getroot().iter(NS + "mappe") if m.find(NS + "referanseSekundaerKlassifikasjon") is None]
+    mapper[0].find(NS + "saksstatus").addnext(etree.Element(NS + "referanseSekundaerKlassifikasjon"))
+    mapper[0].find(NS + "referanseSekundaerKlassifikasjon").text = klasse.findtext(NS + "systemID")
+    mapper[1].find(NS + "saksstatus").addnext(etree.Element(NS + "referanseSekundaerKlassifikasjon"))
+    mapper[1].find(NS + "referanseSekundaerKlassifikasjon").text = "Z1"  # by klasseID
+    doc.write(str(folder / "arkivstruktur.xml"), xml_declaration=True, encoding="UTF-8")
+    report = Report("t")
+    ext = read_extract(folder, report, "tiltakstype")  # the system's name matches case-insensitively
+    assert not report.errors, [str(f) for f in report.errors][:3]
+    by_nr = {s["saksnummer"]: s for s in ext.saker}
+    first, second = (by_nr[m.findtext(NS + "mappeID")] for m in mapper[:2])
+    assert (first["sakstype"], first["sakstype_kjelde"]) == ("ferdigattest", "klasse")
+    assert second["sakstype_kjelde"] == "tittel"
+    assert any(f.rule == "sakstype-ukjend" and "Z1" in f.message for f in report.warnings)
+    assert {s["sakstype_kjelde"] for s in read_extract(folder, Report("t")).saker} == {"tittel"}  # not configured
+
+
+def test_sakstype_filter_page_and_ogc(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        saker = c.get("/ogc/collections/byggesaksarkiv-sak/items", params={"f": "json", "limit": 5000}).json()
+        kinds = {f["id"]: f["properties"]["sakstype"] for f in saker["features"]}
+        assert set(kinds.values()) >= {"tilbygg", "dispensasjon", "riving", "deling"}
+        want = {i for i, k in kinds.items() if k == "dispensasjon"}
+        page = c.get("/arkiv", params={"sakstype": "dispensasjon", "lang": "en"}).text
+        assert set(re.findall(r'href="/arkiv/sak/([^"?]+)', page)) == want
+        assert '<option value="dispensasjon" selected>Dispensation</option>' in page
+        assert ">Temporary occupancy permit</option>" in page
+        nb = c.get("/arkiv", params={"sakstype": "riving", "aar": 2001, "lang": "nb"}).text
+        got = set(re.findall(r'href="/arkiv/sak/([^"?]+)', nb))
+        assert got and all(kinds[i] == "riving" for i in got) and ">Midlertidig brukstillatelse</option>" in nb
+        sak_id = sorted(want)[0]
+        assert "Sakstype: Dispensasjon" in c.get(f"/arkiv/sak/{sak_id}", params={"lang": "nn"}).text
+        for bad in ("ukjend", "<script>", "a" * 41):
+            assert c.get("/arkiv", params={"sakstype": bad}).status_code == 422, bad
+        recs = c.get("/ogc/collections/byggesaksarkiv-katalog/items",
+                     params={"f": "json", "sakstype": "dispensasjon", "limit": 1000}).json()
+        assert {f["id"] for f in recs["features"]} == want
+        assert all(f["properties"]["sakstype"] == "dispensasjon" for f in recs["features"])
+
+
+def test_every_withheld_document_shows_why(server: Server) -> None:
+    """Withheld for identifiers in its text (flagga): offl. § 13 jf. fvl. § 13, in the table and on the page."""
+    docs = _published(server.env)["dokument"]
+    flagga = [d for d in docs if d["status"] == "flagga"]
+    assert flagga and all(d["skjermingshjemmel"] == "Offl. § 13 jf. fvl. § 13 første ledd nr. 1" for d in flagga)
+    assert all(d["skjermingshjemmel"] for d in docs if d["status"] in ("flagga", "halde_tilbake"))
+    page = httpx.get(f"{server.url}/arkiv/sak/{flagga[0]['sak_id']}", params={"lang": "nn"}, timeout=60).text
+    assert "(Offl. § 13 jf. fvl. § 13 første ledd nr. 1)" in page
+
+
+def test_review_decisions_keep_their_hjemmel(empty_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--withhold keeps the reviewer's hjemmel (default offl. § 13); a page waiting for review says so in nn/nb/en."""
+    import pikepdf
+    from starlette.requests import Request
+
+    from grunndata.kommune import load_kommune
+    from grunndata.ocrstate import PERSONAL_DATA_HJEMMEL, OcrState, PageState
+    from grunndata.settings import Settings
+    from map_viewer.archive import sakstype_names
+    from map_viewer.pages import renderer
+    from pipelines import ocr
+
+    empty_env.apply(monkeypatch)
+    settings = Settings(data_dir=empty_env.data_dir, database_url=empty_env.database_url)
+    if empty_env.kind == "gpkg":  # a queue made before the hjemmel column: it is added, the rows kept
+        import sqlite3
+
+        empty_env.data_dir.mkdir(parents=True)
+        with sqlite3.connect(empty_env.data_dir / "grunndata_ocr.sqlite") as conn:
+            conn.execute("CREATE TABLE gransking (id VARCHAR PRIMARY KEY, fil_sha256 VARCHAR NOT NULL, dokument "
+                         "VARCHAR, side INTEGER NOT NULL, kind VARCHAR NOT NULL, masked VARCHAR, konfidens FLOAT, "
+                         "status VARCHAR NOT NULL, avgjort VARCHAR)")
+            conn.execute("INSERT INTO gransking VALUES ('gammal', 'f', 'd', 1, 'kontonummer', '', 90, 'venter', '')")
+    state = OcrState(settings)
+    one = io.BytesIO()
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.save(one)
+    outcomes = {}
+    for sha, conf, hjemmel in (("a" * 64, 90.0, "Offl. § 24 tredje ledd"), ("b" * 64, 90.0, None),
+                               ("c" * 64, 20.0, "")):
+        state.save_page(PageState(sha, 1, "ocr", conf, 30, "side", [{"kind": "kontonummer", "masked": "12**",
+                                                                       "start": 0}], one.getvalue(), "", 1.0, "t"))
+        ocr.queue_for_review(state, f"dok/{sha[0]}", sha, 70)
+        if hjemmel is not None and conf > 70:
+            item = state.review_items(sha256=sha)[0]
+            assert state.decide(item.id, "halde_tilbake", hjemmel)
+        elif conf > 70:
+            assert state.decide(state.review_items(sha256=sha)[0].id, "halde_tilbake")
+        outcomes[sha[0]] = ocr.document_outcome(state, sha, 1, 70)
+    assert (outcomes["a"].status, outcomes["a"].hjemmel) == ("halde_tilbake", "Offl. § 24 tredje ledd")
+    assert (outcomes["b"].status, outcomes["b"].hjemmel) == ("halde_tilbake", PERSONAL_DATA_HJEMMEL)
+    assert outcomes["c"].status == "til_gransking"
+    if empty_env.kind == "gpkg":
+        assert state.decide("gammal", "halde_tilbake", "Offl. § 13")
+        assert next(i for i in state.review_items() if i.id == "gammal").hjemmel == "Offl. § 13"
+        assert not (empty_env.data_dir / "grunndata_ocr.sqlite").stat().st_mode & 0o077
+    page = renderer(settings, load_kommune())
+    docs = {"j": [{"tittel": "Brev A", "status": "halde_tilbake", "skjermingshjemmel": outcomes["a"].hjemmel},
+                  {"tittel": "Brev C", "status": outcomes["c"].status, "skjermingshjemmel": ""}]}
+    for lang, waiting in (("nn", "Ventar på manuell kontroll"), ("nb", "Venter på manuell kontroll"),
+                          ("en", "Awaiting manual review")):
+        req = Request({"type": "http", "method": "GET", "path": "/arkiv/sak/x", "headers": [], "root_path": "",
+                       "query_string": f"lang={lang}".encode(), "scheme": "http", "server": ("t", 80)})
+        html = page(req, "archive_sak.html", sak={"saksnummer": "2011/4", "tittel": "T", "sakstype": "tilbygg"},
+                    journalpostar=[{"journalpost_id": "j", "tittel": "J"}], docs=docs,
+                    sakstypar=sakstype_names()).body.decode()
+        assert "Brev A" in html and "(Offl. § 24 tredje ledd)" in html and f"Brev C: {waiting}" in html, lang

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -54,8 +55,9 @@ def _public_sessions(url: str) -> int:
     return _one(url, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'grunndata_public'")[0][0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def replicated() -> Iterator[Replicated]:
+    """One primary + standby for the module (each test makes its own database in it)."""
     with throwaway_replicated() as rep:
         yield rep
 
@@ -112,3 +114,33 @@ def test_builds_on_the_primary_reads_from_the_standby_through_pgbouncer(replicat
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_pooled_connections_survive_a_direct_restart_of_the_primary(replicated: Replicated, tmp_path: Path) -> None:
+    """No pgbouncer in between: the app's own pool holds connections the restart ends. Each is tried as it is taken
+    out (pre-ping) and replaced, so no request after the restart fails (psycopg2's pool handed each dead connection
+    to one request, a 503 each)."""
+    primary_db = create_database(replicated.primary.url, "direct")
+    env = Env("postgis", tmp_path / "data", primary_db)
+    done = build_in(env, "build", DATASET)
+    assert done.returncode == 0, done.stderr
+    proc, base = start_server(env)
+    try:
+        wait_for(f"{base}{ITEMS}?f=json", proc, 90, status=200)
+        paths = [f"{ITEMS}?f=json&limit=5", "/drikkevatn", "/", f"{ITEMS}?f=json&limit=2&offset=1"]
+
+        def round_of_requests() -> list[int]:
+            with httpx.Client(base_url=base, timeout=30) as client, ThreadPoolExecutor(8) as pool:
+                return list(pool.map(lambda p: client.get(p).status_code, paths * 4))
+
+        assert set(round_of_requests()) == {200}  # concurrent: several pooled connections open
+        held = _one(primary_db, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'grunndata_public'")[0][0]
+        assert held >= 2
+        replicated.primary.ctl("restart")  # fast shutdown: every session, the pooled ones too, is ended
+        assert _one(primary_db, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'grunndata_public'") == [(0,)]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert [client.get(p).status_code for p in paths * 3] == [200] * len(paths) * 3
+        assert set(round_of_requests()) == {200}
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -2,9 +2,12 @@
 
 SYNTHETIC: names, numbers and letters are invented. 520 byggesaker on parcels of datasets/eigedomar (filed in a
 GBN klassifikasjonssystem with klasseID "gnr/bnr", and the title "Gnr 12 Bnr 345 - Tilbygg" as municipalities
-write it; a few saker name a property that is not in the matrikkel, or none). Journalpostar (søknad, nabovarsel,
-vedtak, ferdigattest) with private korrespondanseparter (address, e-mail, phone), some skjerma (offentligTittel,
-skjermingshjemmel, skjermingDokument), and typed letters as small text PDFs with their SHA-256 and size.
+write it; a few saker name a property that is not in the matrikkel, or none). Every second sak is also filed by
+its kind in a second klassifikasjonssystem "Tiltakstype" (referanseSekundaerKlassifikasjon to the klasse; every
+20th of them as dispensasjon, whatever the title says); the others carry their kind only in the title.
+Journalpostar (søknad, nabovarsel, vedtak, ferdigattest) with private korrespondanseparter (address, e-mail,
+phone), some skjerma (offentligTittel, skjermingshjemmel, skjermingDokument), and typed letters as small text PDFs
+with their SHA-256 and size.
 
 Planted identifiers, so screening can be tested: valid fødselsnummer (today's rule and the 2032 rule), D- and
 H-nummer and kontonummer in titles and letters, in the forms people type them; and numbers with a wrong check
@@ -41,6 +44,13 @@ XSD = HERE.parent.parent / "pipelines" / "data" / "noark5"
 N_SAKER = 520
 TILTAK = ["Tilbygg einebustad", "Påbygg", "Garasje", "Ny einebustad", "Bruksendring", "Riving av uthus",
           "Terrasse og levegg", "Fasadeendring", "Tilbygg bustad", "Støttemur", "Søknad om deling", "Carport"]
+# the sakstype (pipelines/data/byggesak_sakstype.csv) each tiltak is filed under, stated here rather than recognised
+TILTAK_SAKSTYPE = {"Tilbygg einebustad": "tilbygg", "Påbygg": "pabygg", "Garasje": "garasje_uthus",
+                   "Ny einebustad": "nybygg", "Bruksendring": "bruksendring", "Riving av uthus": "riving",
+                   "Terrasse og levegg": "terrasse_veranda", "Fasadeendring": "fasadeendring",
+                   "Tilbygg bustad": "tilbygg", "Støttemur": "konstruksjon_anlegg", "Søknad om deling": "deling",
+                   "Carport": "garasje_uthus"}
+SAKSTYPE_SYSTEM = "Tiltakstype"  # = source.options.sakstype_klassifikasjonssystem in dataset.yml
 NAMN = ["Kari Nordmann", "Ola Vik", "Ingrid Sæbø", "Per Lunde", "Siri Haugland", "Nils Tveit", "Marit Eide"]
 JP = [("Søknad om løyve til tiltak", "Inngående dokument", "Avsender"),
       ("Nabovarsel", "Inngående dokument", "Avsender"),
@@ -103,8 +113,33 @@ def _skjerming(hjemmel: str, dokument: bool, indent: str) -> str:
     return "\n".join(out)
 
 
+def _sakstype_system(rng: random.Random) -> tuple[str, dict[str, str]]:
+    """The klassifikasjonssystem of saker by kind (one klasse per sakstype of the table) and klasseID -> systemID."""
+    from pipelines.sakstype import UNKNOWN, sakstypar
+
+    ids = {k: _uid(rng) for k in sakstypar() if k != UNKNOWN}
+    klasser = "".join(f"""   <klasse>
+    <systemID>{ids[k]}</systemID>
+    <klasseID>{k}</klasseID>
+    <tittel>{escape(t.namn)}</tittel>
+    <opprettetDato>1995-01-01T00:00:00</opprettetDato>
+    <opprettetAv>Arkivleiar</opprettetAv>
+   </klasse>
+""" for k, t in sakstypar().items() if k in ids)
+    return f"""  <klassifikasjonssystem>
+   <systemID>{_uid(rng)}</systemID>
+   <klassifikasjonstype>{SAKSTYPE_SYSTEM}</klassifikasjonstype>
+   <tittel>Sakstype (tiltakstype etter plan- og bygningslova § 20-1)</tittel>
+   <opprettetDato>1995-01-01T00:00:00</opprettetDato>
+   <opprettetAv>Arkivleiar</opprettetAv>
+{klasser}  </klassifikasjonssystem>
+""", ids
+
+
 def generate(out: Path = OUT) -> dict[str, Path]:
     rng = random.Random(SEED)
+    # its own sequence, as the scans': the rest of the sample is as it was before saker were filed by kind
+    kind_system, kind_ids = _sakstype_system(random.Random(SEED + 3))
     parcels = load_generator(HERE.parent / "eigedomar").parcels()
     chosen = rng.sample([p for p in parcels if not p["fnr"]], N_SAKER - 8)
     valid, decoys = planted_numbers(rng)
@@ -134,6 +169,10 @@ def generate(out: Path = OUT) -> dict[str, Path]:
         saker.append((i, year, seq, gnr, bnr, tittel))
         key = (gnr, bnr) if gnr is not None else (-1, -1)
         mappe = _sak_xml(rng, i, year, seq, tittel, valid, decoys, docs)
+        if i % 2 == 0:  # filed by kind too; a dispensasjon now and then, whatever tiltak the title names
+            kind = "dispensasjon" if i % 40 == 0 else TILTAK_SAKSTYPE[tiltak]
+            mappe = mappe.replace("</saksstatus>\n", "</saksstatus>\n     <referanseSekundaerKlassifikasjon>"
+                                  f"{kind_ids[kind]}</referanseSekundaerKlassifikasjon>\n", 1)
         if i % SCAN_EVERY == 2:  # a scanned letter (image-only PDF) in its own journalpost
             pages = scan_letter(scan_rng, f"{year}/{seq}", tittel.split(" - søkjar")[0].split(" - ref.")[0], valid,
                                 decoys, scan_rng.randint(2, 5), plant=len(scans) % 2 == 0)
@@ -200,6 +239,7 @@ def generate(out: Path = OUT) -> dict[str, Path]:
     <opprettetAv>Arkivleiar</opprettetAv>
 {unfiled}   </klasse>
   </klassifikasjonssystem>""")
+    body = body.replace(" </arkivdel>", kind_system + " </arkivdel>", 1)
     (out / "arkivstruktur.xml").write_text(body, encoding="utf-8")
     for xsd in ("arkivstruktur.xsd", "metadatakatalog.xsd"):  # an extract ships its schemas
         shutil.copyfile(XSD / xsd, out / xsd)

@@ -140,16 +140,19 @@ class Store(ABC):
 
     @abstractmethod
     def intersecting(self, dataset_id: str, table: str, id_field: str, geom: BaseGeometry,
-                     min_shared: float = 0.0) -> list[dict]:
+                     min_shared: float = 0.0, select: list[str] | None = None) -> list[dict]:
         """Rows (as features without geometry, by id) whose geometry intersects `geom` (in the storage CRS), for an
-        areal `geom` by at least `min_shared` (m²). The exact test runs in the store: no geometry is sent back."""
+        areal `geom` by at least `min_shared` (m²). The exact test runs in the store: no geometry is sent back.
+        `select`: only these properties (and the id)."""
 
     @abstractmethod
     def search_names(self, dataset_id: str, table: str, text: str, min_score: float = 0.5,
-                     limit: int = 200, column_min: dict[str, float] | None = None) -> list:
+                     limit: int = 200, column_min: dict[str, float] | None = None, scored: bool = False,
+                     ties: bool = False) -> list:
         """Ids of up to `limit` rows of which a `name_search` column scores at least `min_score` (`column_min`: more
         for some columns) against `text` (textsearch.score), best first, ties by id; every such row is considered
-        (store/names.py)."""
+        (store/names.py). `scored`: (id, score, column) for each, so the caller need not score the rows again; `ties`:
+        also every further row scoring as the last one."""
 
     def read(self, dataset_id: str, table: str) -> gpd.GeoDataFrame:
         """Whole table as a GeoDataFrame (pages, exports). Not for hot paths."""

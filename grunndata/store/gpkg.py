@@ -8,6 +8,7 @@ the interpreter (two PROJ builds), and plain R*Tree + Shapely is all a bbox quer
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -27,6 +28,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import GrunndataError, InvalidQuery
+from ..geometry import check_one_dimension
 from ..registry import Dataset
 from ..textsearch import fts_query, inner_trigrams
 from . import names
@@ -122,6 +124,8 @@ class GpkgStore(Store):
                     pyogrio.write_dataframe(pd.DataFrame(gdf), staged, layer=name, driver="GPKG",
                                             dataset_options={"VERSION": "1.2"})
                     continue
+                # 3-D geometries give a 3-D column ("LineString Z": gpkg_geometry_columns.z = 1), a mix is refused
+                check_one_dimension(gdf.geometry, f"{dataset.id}.{name}")
                 gdf.to_file(staged, layer=name, driver="GPKG", engine="pyogrio",
                             dataset_options={"VERSION": "1.2"}, layer_options={"SPATIAL_INDEX": "YES"})
             with sqlite3.connect(staged) as conn:
@@ -191,16 +195,17 @@ class GpkgStore(Store):
             args += list(q.ids)
         if q.bbox and geom is None:
             raise InvalidQuery(f"table '{table}' has no geometry: bbox does not apply")
-        if q.bbox:
+        if q.bbox and _is_point(conn, table):  # the R*Tree, exact at the edges (see _point_hits)
+            hits, hit_args = _point_hits(table, geom, q.bbox)
+            clauses.append(f"fid IN ({hits})")
+            args += hit_args
+        elif q.bbox:  # the R*Tree's candidates, then a true test
             minx, miny, maxx, maxy = q.bbox
             clauses.append(f'fid IN (SELECT id FROM "rtree_{table}_{geom}" '
                            "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
             args += [minx, maxx, miny, maxy]
-            gtype = conn.execute("SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name=?",
-                                 (table,)).fetchone()[0]
-            if gtype.upper() != "POINT":  # the R*Tree is exact for points; others need a true test
-                clauses.append(f'bbox_intersects("{geom}", ?, ?, ?, ?)')
-                args += [minx, miny, maxx, maxy]
+            clauses.append(f'bbox_intersects("{geom}", ?, ?, ?, ?)')
+            args += [minx, miny, maxx, maxy]
         for name, value in q.properties:
             clauses.append(f'"{name}" = ?')
             args.append(_coerce(value, cols.get(name, "string")))
@@ -231,24 +236,33 @@ class GpkgStore(Store):
             rtree_only = bool(q.bbox) and _is_point(conn, table) and not (
                 q.ids is not None or q.properties or (q.time_range and q.time_field) or q.text
                 or q.filter is not None)
-            hits = f'SELECT id FROM "rtree_{table}_{geom}" WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?'
-            hit_args = _rtree_args(q.bbox) if rtree_only else []
-            counted = (hits, hit_args) if rtree_only else (f'SELECT 1 FROM "{table}"{where}', args)
-            if q.hits_only or q.count_cap is None:
-                matched = conn.execute(f"SELECT count(*) FROM ({counted[0]})", counted[1]).fetchone()[0]
-            else:  # counting stops after the cap: the cost no longer grows with the matches
-                matched = conn.execute(f"SELECT count(*) FROM ({counted[0]} LIMIT ?)",
-                                       [*counted[1], q.count_cap + 1]).fetchone()[0]
-                matched = matched if matched <= q.count_cap else None
+            by_fid = not q.sortby and _id_order(conn, table) == id_field  # fid order is id order (publish)
+            hits = _PointHits(conn, table, geom, q.bbox) if rtree_only else None
+            if hits is not None and not q.hits_only and q.count_cap is not None:
+                matched = hits.count(q.count_cap)
+            else:
+                counted = hits.sql() if hits is not None else (f'SELECT 1 FROM "{table}"{where}', args)
+                if q.hits_only or q.count_cap is None:
+                    matched = conn.execute(f"SELECT count(*) FROM ({counted[0]})", counted[1]).fetchone()[0]
+                else:  # counting stops after the cap: the cost no longer grows with the matches
+                    matched = conn.execute(f"SELECT count(*) FROM ({counted[0]} LIMIT ?)",
+                                           [*counted[1], q.count_cap + 1]).fetchone()[0]
+                    matched = matched if matched <= q.count_cap else None
             if q.hits_only:
                 return Page([], matched)
-            by_fid = not q.sortby and _id_order(conn, table) == id_field  # fid order is id order (publish)
-            order = ", ".join(f'"{c}" {"ASC" if asc else "DESC"}' for c, asc in q.sortby) or (
-                "fid" if by_fid else f'"{id_field}"')
+            # the id last, so rows equal in the sort keys still page in one order (as on PostGIS)
+            keys = [*q.sortby, *([] if any(c == id_field for c, _ in q.sortby) else [(id_field, True)])]
+            order = "fid" if by_fid else ", ".join(f'"{c}" {"ASC" if asc else "DESC"}' for c, asc in keys)
             select = [c for c in cols if not q.select or c in q.select or c == id_field]
             names = ", ".join(f'"{c}"' for c in select)
-            if rtree_only and by_fid:  # the page's fids from the R*Tree, then only those rows
-                sql = (f'SELECT {names}, {_geom_sql(geom)} FROM "{table}" WHERE fid IN ({hits} ORDER BY id '
+            fids = hits.page_by_scan(q, matched, q.count_cap) if hits is not None and by_fid else None
+            if fids is not None:  # dense matches: found by walking the table in fid order (see page_by_scan)
+                sql = (f'SELECT {names}, {_geom_sql(geom)} FROM "{table}" WHERE fid IN '
+                       f'({", ".join("?" * len(fids)) or "NULL"}) ORDER BY fid')
+                page_args = fids
+            elif hits is not None and by_fid:  # the page's fids from the R*Tree, then only those rows
+                hit_sql, hit_args = hits.sql()
+                sql = (f'SELECT {names}, {_geom_sql(geom)} FROM "{table}" WHERE fid IN ({hit_sql} ORDER BY id '
                        "LIMIT ? OFFSET ?) ORDER BY fid")
                 page_args = [*hit_args, q.limit, q.offset]
             else:
@@ -256,6 +270,8 @@ class GpkgStore(Store):
                        f"{where} ORDER BY {order} LIMIT ? OFFSET ?")
                 page_args = [*args, q.limit, q.offset]
             rows = conn.execute(sql, page_args).fetchall()
+            if matched is None and 0 < len(rows) < q.limit:  # a page that is not full ends the matches
+                matched = q.offset + len(rows)
             move = _mover(conn, table, q) if geom and not q.skip_geometry else None
         return Page(_features(rows, select, id_field, q.skip_geometry, move, q.raw_geometry), matched)
 
@@ -297,10 +313,10 @@ class GpkgStore(Store):
             return [r[0] for r in rows]
 
     def intersecting(self, dataset_id: str, table: str, id_field: str, geom: BaseGeometry,
-                     min_shared: float = 0.0) -> list[dict]:
+                     min_shared: float = 0.0, select: list[str] | None = None) -> list[dict]:
         with self._connect(dataset_id) as conn:
             column = self._geom_col(conn, table)
-            cols = list(self._columns(conn, table))
+            cols = [c for c in self._columns(conn, table) if not select or c in select or c == id_field]
             names_ = ", ".join(f'"{c}"' for c in cols)
             rows = conn.execute(f'SELECT {names_}, "{column}" FROM "{table}" WHERE fid IN (SELECT id FROM '
                                 f'"rtree_{table}_{column}" WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?) '
@@ -315,28 +331,29 @@ class GpkgStore(Store):
         return _features([r for r, k in zip(rows, keep, strict=True) if k], cols, id_field, True)
 
     def search_names(self, dataset_id: str, table: str, text: str, min_score: float = 0.5,
-                     limit: int = 200, column_min: dict[str, float] | None = None) -> list:
+                     limit: int = 200, column_min: dict[str, float] | None = None, scored: bool = False,
+                     ties: bool = False) -> list:
         index = f"{table}{names.SUFFIX}"
         with self._connect(dataset_id) as conn:
             def counts(grams: list[str]) -> dict[str, int]:
-                marks = ", ".join("?" * len(grams))
-                return {_gram(t): n for t, n in conn.execute(
-                    f'SELECT gram, n FROM "{index}_gram" WHERE gram IN ({marks})', [_token(g) for g in grams])}
+                return dict(conn.execute(f'SELECT gram, n FROM "{index}_gram" WHERE gram IN '
+                                         f'({", ".join("?" * len(grams))})', grams).fetchall())
 
-            def postings(gram: str) -> list[int]:
-                return [r[0] for r in conn.execute(f'SELECT rowid FROM "{index}" WHERE "{index}" MATCH ?',
-                                                   (f'"{_token(gram)}"',))]
+            def postings(grams: list[str]) -> dict[str, np.ndarray]:
+                return {g: names.ids_of(b) for g, b in conn.execute(
+                    f'SELECT gram, ids FROM "{index}_gram" WHERE gram IN ({", ".join("?" * len(grams))})', grams)}
 
             def texts(ids: list[int] | None) -> list[tuple[int, str, list[str]]]:
-                where = "" if ids is None else f" WHERE rowid IN ({', '.join(map(str, map(int, ids)))})"
-                return [(i, t, _gram(g).split(",")) for i, t, g in
-                        conn.execute(f'SELECT rowid, tekst, grams FROM "{index}"{where}')]
+                where = "" if ids is None else f" WHERE tekst_id IN ({', '.join(map(str, map(int, ids)))})"
+                return [(i, t, g.split(",")) for i, t, g in
+                        conn.execute(f'SELECT tekst_id, tekst, grams FROM "{index}"{where}')]
 
             def rows_of(ids: list[int]) -> list[tuple[int, object]]:
                 return conn.execute(f'SELECT tekst_id, rad FROM "{index}_rad" WHERE tekst_id IN '
                                     f'({", ".join("?" * len(ids))})', ids).fetchall()
 
-            return names.lookup(text, min_score, limit, column_min, counts, postings, texts, rows_of)
+            hits = names.lookup(text, min_score, limit, column_min, counts, postings, texts, rows_of, ties)
+            return hits if scored else [h[0] for h in hits]
 
     def count(self, dataset_id: str, table: str) -> int | None:
         if table not in self.tables(dataset_id):
@@ -395,34 +412,136 @@ def _rtree_args(bounds: tuple[float, float, float, float]) -> list[float]:
     return [minx, maxx, miny, maxy]
 
 
-def _token(gram: str) -> str:
-    """A padded trigram as one FTS5 token: its spaces as '_' (normal forms hold no '_')."""
-    return gram.replace(" ", "_")
+# A page of a bbox on points in id order: reading one row in fid order and testing its point costs about this many
+# R*Tree hits taken into a sort (bench/bench_items.py, 1 M points). See _PointHits.page_by_scan.
+SCAN_ROW_COST = 10.0
+_EDGE_SIDES = ("minx < ?", "maxx > ?", "miny < ?", "maxy > ?")
 
 
-def _gram(token: str) -> str:
-    return token.replace("_", " ")
+def _inside_sql(table: str, geom: str, bbox: tuple[float, float, float, float]) -> tuple[str, list]:
+    """R*Tree hits whose box lies wholly inside `bbox`: their point is inside."""
+    minx, miny, maxx, maxy = bbox
+    return (f'SELECT id FROM "rtree_{table}_{geom}" WHERE minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?',
+            [minx, maxx, miny, maxy])
+
+
+def _edge_sql(table: str, geom: str, bbox: tuple[float, float, float, float]) -> tuple[str, list]:
+    """R*Tree hits whose box reaches over an edge of `bbox` whose point is inside (tested on its coordinates). One
+    query per side, so that each is an R*Tree search (constraints joined by AND)."""
+    minx, miny, maxx, maxy = bbox
+    bands = " UNION ".join(f'SELECT id FROM "rtree_{table}_{geom}" WHERE maxx >= ? AND minx <= ? AND maxy >= ? '
+                           f"AND miny <= ? AND {side}" for side in _EDGE_SIDES)
+    args = [v for side in (minx, maxx, miny, maxy) for v in (minx, maxx, miny, maxy, side)]
+    return (f'SELECT id FROM ({bands}) WHERE bbox_intersects((SELECT "{geom}" FROM "{table}" WHERE fid = id), '
+            "?, ?, ?, ?)", [*args, minx, miny, maxx, maxy])
+
+
+def _point_hits(table: str, geom: str, bbox: tuple[float, float, float, float]) -> tuple[str, list]:
+    """SQL giving the fids of the points inside `bbox`, edges included (as ST_Intersects on PostGIS), and its
+    arguments. The R*Tree holds float32 boxes rounded outwards, so a point up to one float32 step outside the box
+    (half a metre at UTM northings) is still an R*Tree hit: hits whose box lies inside need nothing more, the few
+    whose box reaches over an edge are tested on their coordinates."""
+    inside, inside_args = _inside_sql(table, geom, bbox)
+    edge, edge_args = _edge_sql(table, geom, bbox)
+    return f"{inside} UNION ALL {edge}", [*inside_args, *edge_args]
+
+
+class _PointHits:
+    """The points inside a bbox, on one connection: counted and paged through the R*Tree, the edge points (see
+    _point_hits) looked up once and only when needed."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str, geom: str,
+                 bbox: tuple[float, float, float, float]) -> None:
+        self.conn, self.table, self.geom, self.bbox = conn, table, geom, bbox
+        self._edge: list[int] | None = None
+
+    def edge(self) -> list[int]:
+        if self._edge is None:
+            edge, args = _edge_sql(self.table, self.geom, self.bbox)
+            self._edge = [r[0] for r in self.conn.execute(edge, args)]
+        return self._edge
+
+    def sql(self) -> tuple[str, list]:
+        inside, args = _inside_sql(self.table, self.geom, self.bbox)
+        edge = self.edge()
+        # one JSON parameter, not one per edge point (a row of points along an edge could pass SQLite's limit)
+        return (f"{inside} UNION ALL SELECT value FROM json_each(?)", [*args, json.dumps(edge)]) if edge else (
+            inside, args)
+
+    def count(self, cap: int) -> int | None:
+        """The number of hits up to `cap`, None beyond: the inner hits stop counting at the cap, so a box holding
+        many points costs no more than one holding `cap`; the edge points are only looked up below it."""
+        inside, args = _inside_sql(self.table, self.geom, self.bbox)
+        n = self.conn.execute(f"SELECT count(*) FROM ({inside} LIMIT ?)", [*args, cap + 1]).fetchone()[0]
+        n = n + len(self.edge()) if n <= cap else n
+        return n if n <= cap else None
+
+    def page_by_scan(self, q: Query, matched: int | None, cap: int | None) -> list[int] | None:
+        """The fids of the page (in fid order, which is id order) found by reading the table in fid order and testing
+        each point, when the matches lie so dense that the first offset+limit of them come sooner that way than by
+        sorting every hit out of the R*Tree (a box holding 10 % of 1 M points: about 1,000 rows read instead of
+        100,000 hits sorted). None when sorting is cheaper, or when the walk has not found the page within twice
+        the rows expected (points clustered away from the first fids): then the caller sorts."""
+        conn, t = self.conn, f'"{self.table}"'
+        if matched is not None and matched <= q.offset:
+            return []
+        lo, hi = conn.execute(f"SELECT (SELECT min(fid) FROM {t}), (SELECT max(fid) FROM {t})").fetchone()
+        if lo is None:
+            return []
+        span, need = hi - lo + 1, q.offset + q.limit
+        hits = matched if matched is not None else max((cap or 0) + 1, self._spread(span))
+        expected = need * span / hits  # rows to read in fid order, if the matches are spread evenly over the fids
+        if expected * SCAN_ROW_COST > hits:
+            return None
+        minx, miny, maxx, maxy = self.bbox
+        found: list[int] = []
+        after, read, budget = lo - 1, 0, int(2 * expected) + 256
+        while read < budget:
+            chunk = min(budget - read, max(256, int((need - len(found)) * span / hits * 1.25)))
+            rows = conn.execute(f'SELECT fid, "{self.geom}" FROM {t} WHERE fid > ? ORDER BY fid LIMIT ?',
+                                (after, chunk)).fetchall()
+            if rows:
+                shapes = shapely.from_wkb(np.array([gpkg_to_wkb(r[1]) for r in rows], dtype=object))
+                x, y = shapely.get_x(shapes), shapely.get_y(shapes)  # NaN for null and empty points: not inside
+                inside = (x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)
+                found += [r[0] for r, k in zip(rows, inside.tolist(), strict=True) if k]
+                read, after = read + len(rows), rows[-1][0]
+            if len(found) >= need or len(rows) < chunk:  # the page, or the table's end
+                return found[q.offset:need]
+        return None
+
+    def _spread(self, span: int) -> int:
+        """The hits if the points were spread evenly over the table's extent (gpkg_contents): a first guess when the
+        count stopped at the cap."""
+        row = self.conn.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?",
+                                (self.table,)).fetchone()
+        if row is None or None in row or row[2] <= row[0] or row[3] <= row[1]:
+            return 0
+        minx, miny, maxx, maxy = self.bbox
+        share = (max(0.0, min(maxx, row[2]) - max(minx, row[0])) * max(0.0, min(maxy, row[3]) - max(miny, row[1]))
+                 / ((row[2] - row[0]) * (row[3] - row[1])))
+        return int(span * share)
 
 
 def _write_name_index(conn: sqlite3.Connection, name: str, gdf: gpd.GeoDataFrame, id_field: str,
                       columns: list[str]) -> None:
-    """The name index (store/names.py): FTS5 over each distinct text's trigrams (detail=none: which texts hold a
-    trigram is all a lookup asks), the rows of each text, and how many texts hold each trigram."""
+    """The name index (store/names.py): the distinct texts, the rows of each, each trigram's texts as one packed
+    array; a B-tree on each plain column."""
     index = f"{name}{names.SUFFIX}"
+    for col in (c for c in columns if "+" not in c):  # exact lookups (a whole planID) go by a B-tree
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "ix_{name}_{col}" ON "{name}" ("{col}")')
     texts, rows = names.frames(gdf, id_field, columns)
-    conn.execute(f'CREATE VIRTUAL TABLE "{index}" USING fts5(grams, tekst UNINDEXED, detail=none, columnsize=0, '
-                 "tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")")
-    conn.executemany(f'INSERT INTO "{index}" (rowid, grams, tekst) VALUES (?, ?, ?)',
-                     ((int(i), ",".join(map(_token, g)), t)
+    # trigrams of normal forms hold no ',': the list as one text
+    conn.execute(f'CREATE TABLE "{index}" (tekst_id INTEGER PRIMARY KEY, tekst TEXT NOT NULL, grams TEXT NOT NULL)')
+    conn.executemany(f'INSERT INTO "{index}" VALUES (?, ?, ?)',
+                     ((int(i), t, ",".join(g))
                       for i, t, g in zip(texts["tekst_id"], texts["tekst"], texts["grams"], strict=True)))
     conn.execute(f'CREATE TABLE "{index}_rad" (tekst_id INTEGER NOT NULL, rad NOT NULL)')
     conn.executemany(f'INSERT INTO "{index}_rad" VALUES (?, ?)',
                      zip(rows["tekst_id"].tolist(), rows["rad"].tolist(), strict=True))
     conn.execute(f'CREATE INDEX "{index}_rad_ix" ON "{index}_rad" (tekst_id, rad)')
-    conn.execute(f'CREATE VIRTUAL TABLE temp."{index}_vocab" USING fts5vocab(main, "{index}", row)')
-    conn.execute(f'CREATE TABLE "{index}_gram" (gram TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID')
-    conn.execute(f'INSERT INTO "{index}_gram" SELECT term, doc FROM temp."{index}_vocab"')
-    conn.execute(f'DROP TABLE temp."{index}_vocab"')
+    conn.execute(f'CREATE TABLE "{index}_gram" (gram TEXT PRIMARY KEY, n INTEGER NOT NULL, ids BLOB NOT NULL)')
+    conn.executemany(f'INSERT INTO "{index}_gram" VALUES (?, ?, ?)', zip(*names.posting_lists(texts), strict=True))
 
 
 def _alive(pid: int) -> bool:
@@ -462,8 +581,8 @@ def _features(rows: list[tuple], names: list[str], id_field: str, skip_geometry:
     if not skip_geometry and any(r[-1] is not None for r in rows):
         # one vectorised pass: WKB -> GEOS -> (the answer's CRS) -> GeoJSON text, for the whole page
         shapes = shapely.from_wkb(np.array([gpkg_to_wkb(r[-1]) for r in rows], dtype=object))
-        if move is not None:
-            shapes = shapely.transform(shapes, move)
+        if move is not None:  # include_z=None: 3-D shapes hand (n, 3) to `move` and stay 3-D, 2-D ones (n, 2)
+            shapes = shapely.transform(shapes, move, include_z=None)
         geoms = list(shapely.to_geojson(shapes))
     out = []
     for row, gj in zip(rows, geoms, strict=True):
@@ -503,7 +622,8 @@ def _transformer(from_epsg: int, to_epsg: int) -> pyproj.Transformer:
 
 
 def _mover(conn: sqlite3.Connection, table: str, q: Query) -> Callable[[np.ndarray], np.ndarray] | None:
-    """Coordinates from the table's CRS to Query.out_srid (x/y order, swapped for a latitude-first CRS)."""
+    """Coordinates from the table's CRS to Query.out_srid (x/y order, swapped for a latitude-first CRS). A third
+    column (the height) is carried unchanged, as PostGIS ST_Transform does between these horizontal CRSs."""
     if q.out_srid is None:
         return None
     row = conn.execute("SELECT s.organization, s.organization_coordsys_id FROM gpkg_geometry_columns g JOIN "
@@ -518,7 +638,7 @@ def _mover(conn: sqlite3.Connection, table: str, q: Query) -> Callable[[np.ndarr
         lock, transformer = lock_and_transformer
         with lock:  # one Transformer per CRS pair, shared by the request threads
             x, y = transformer.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack((y, x) if q.out_lat_first else (x, y))
+        return np.column_stack(((y, x) if q.out_lat_first else (x, y)) + tuple(xy.T[2:]))
     return move
 
 

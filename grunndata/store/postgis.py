@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -23,15 +24,20 @@ from contextlib import contextmanager
 from urllib.parse import unquote, urlparse
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import psycopg2
-import psycopg2.pool
+import psycopg2.extras
 import shapely
+import sqlalchemy.exc
 from psycopg2 import sql
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import create_engine
+from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
+from sqlalchemy.pool import QueuePool
 
 from ..errors import GrunndataError, InvalidQuery, StoreUnavailable
+from ..geometry import check_one_dimension
 from ..registry import Dataset
 from . import names
 from .base import META, Build, Page, Query, Store, feature
@@ -39,7 +45,7 @@ from .cql import to_sql
 
 _JSON_TYPES = {"integer": "integer", "bigint": "integer", "smallint": "integer", "double precision": "number",
                "real": "number", "numeric": "number", "boolean": "boolean"}
-_POOLS: dict[str, tuple[psycopg2.pool.ThreadedConnectionPool, threading.BoundedSemaphore]] = {}
+_POOLS: dict[str, QueuePool] = {}
 _POOLS_LOCK = threading.Lock()
 _META: dict[tuple[str, str, str], tuple[int, tuple[dict[str, str], bool, int]]] = {}  # see _table_meta
 GEOM = "geometry"
@@ -51,13 +57,18 @@ def pool_size() -> int:
     return max(1, int(os.environ.get("GRUNNDATA_DB_POOL_SIZE", "8")))
 
 
-def _pool(url: str) -> tuple[psycopg2.pool.ThreadedConnectionPool, threading.BoundedSemaphore]:
+def _pool(url: str) -> QueuePool:
+    """The process's connection pool for `url`: SQLAlchemy's QueuePool over plain psycopg2 connections (the store's
+    queries use psycopg2 directly). `pre_ping` tries each connection (`SELECT 1`) as it is taken out and replaces it
+    when the server has gone away (a restart, a failover), so a restart costs no request an error; psycopg2's own
+    pool hands out dead connections, which failed one request each with 503. Callers wait up to POOL_WAIT_SECONDS
+    for a free connection rather than failing when all are out (a burst queues). No engine: an engine's connect hooks
+    would change what psycopg2 returns (its dialect registers the uuid type on every connection)."""
     with _POOLS_LOCK:
         if url not in _POOLS:
-            size = pool_size()
-            # psycopg2's pool raises at once when every connection is out; the semaphore makes callers wait
-            # for one instead (up to POOL_WAIT_SECONDS), so a burst of requests queues rather than failing.
-            _POOLS[url] = (psycopg2.pool.ThreadedConnectionPool(1, size, dsn=url), threading.BoundedSemaphore(size))
+            _POOLS[url] = QueuePool(lambda: psycopg2.connect(url), pool_size=pool_size(), max_overflow=0,
+                                    timeout=POOL_WAIT_SECONDS, pre_ping=True,
+                                    dialect=PGDialect_psycopg2(dbapi=psycopg2))  # the ping and disconnect rules
         return _POOLS[url]
 
 
@@ -72,27 +83,21 @@ class PostgisStore(Store):
     @contextmanager
     def _conn(self) -> Iterator[psycopg2.extensions.connection]:
         try:
-            pool, slots = _pool(self.url)  # creating the pool opens its first connection
-        except psycopg2.OperationalError as exc:
+            pooled = _pool(self.url).connect()  # pinged: a connection the server ended is replaced here
+        except sqlalchemy.exc.TimeoutError as exc:
+            raise StoreUnavailable(f"no free PostGIS connection within {POOL_WAIT_SECONDS} s",
+                                   hint="raise GRUNNDATA_DB_POOL_SIZE or add workers/replicas") from exc
+        except (psycopg2.OperationalError, sqlalchemy.exc.DBAPIError) as exc:
             raise StoreUnavailable(f"cannot reach PostGIS at {_redact(self.url)}: {str(exc).strip().splitlines()[0]}",
                                    hint="check GRUNNDATA_DATABASE_URL (and _PUBLIC, _RESTRICTED, _ACCESS) "
                                         "and that the server runs") from exc
-        if not slots.acquire(timeout=POOL_WAIT_SECONDS):
-            raise StoreUnavailable(f"no free PostGIS connection within {POOL_WAIT_SECONDS} s",
-                                   hint="raise GRUNNDATA_DB_POOL_SIZE or add workers/replicas")
-        try:
-            conn = pool.getconn()
-        except psycopg2.OperationalError as exc:
-            slots.release()
-            raise StoreUnavailable(f"cannot reach PostGIS at {_redact(self.url)}: {str(exc).strip().splitlines()[0]}",
-                                 hint="check GRUNNDATA_DATABASE_URL (and _PUBLIC, _RESTRICTED, _ACCESS) "
-                                      "and that the server runs") from exc
+        conn = pooled.dbapi_connection  # the psycopg2 connection itself (sql.Composed.as_string needs it)
         broken = False
         try:
             yield conn
             conn.commit()
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            # The server went away (restart, failover): drop this connection, the next request gets a new one.
+            # The server went away during the request: drop this connection, the next request gets a new one.
             broken = True
             raise StoreUnavailable(f"PostGIS at {_redact(self.url)} is unavailable: "
                                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
@@ -104,8 +109,10 @@ class PostgisStore(Store):
             broken = not _rollback(conn)
             raise
         finally:
-            pool.putconn(conn, close=broken or bool(conn.closed))
-            slots.release()
+            if broken or conn.closed:
+                pooled.invalidate()  # closed, and its slot back in the pool: a new connection is opened for it
+            else:
+                pooled.close()  # back to the pool
 
     # -- publish -----------------------------------------------------------------------------
     def publish(self, dataset: Dataset, tables: dict[str, gpd.GeoDataFrame]) -> None:
@@ -128,6 +135,8 @@ class PostgisStore(Store):
                         c.exec_driver_sql(f'ALTER TABLE "{staging}"."{name}" ADD COLUMN "{GEOM}" '
                                           f'geometry({dataset.table(name).geometry}, {gdf.crs.to_epsg()})')
                     continue
+                # 3-D geometries give geometry(LineStringZ, srid) (geopandas adds Z), a mix is refused
+                check_one_dimension(gdf.geometry, f"{dataset.id}.{name}")
                 (gdf if gdf.geometry.name == GEOM else gdf.rename_geometry(GEOM)).to_postgis(
                     name, engine, schema=staging, index=False)
         finally:
@@ -170,9 +179,10 @@ class PostgisStore(Store):
             return [r[0] for r in cur.fetchall()]
 
     def intersecting(self, dataset_id: str, table: str, id_field: str, geom: BaseGeometry,
-                     min_shared: float = 0.0) -> list[dict]:
+                     min_shared: float = 0.0, select: list[str] | None = None) -> list[dict]:
         with self._conn() as conn, conn.cursor() as cur:
-            cols = self._columns(cur, dataset_id, table)
+            cols = [c for c in self._columns(cur, dataset_id, table)
+                    if not select or c in select or c == id_field]
             cur.execute("SELECT Find_SRID(%s, %s, %s)", (dataset_id, table, GEOM))
             srid = cur.fetchone()[0]
             shape_ = "ST_GeomFromWKB(%(wkb)s, %(srid)s)"
@@ -186,7 +196,8 @@ class PostgisStore(Store):
             return [_row_feature(r, list(cols), id_field) for r in cur.fetchall()]
 
     def search_names(self, dataset_id: str, table: str, text: str, min_score: float = 0.5,
-                     limit: int = 200, column_min: dict[str, float] | None = None) -> list:
+                     limit: int = 200, column_min: dict[str, float] | None = None, scored: bool = False,
+                     ties: bool = False) -> list:
         index = f"{table}{names.SUFFIX}"
         with self._conn() as conn, conn.cursor() as cur:
             def fetch(query: str, args: tuple) -> list[tuple]:
@@ -197,8 +208,9 @@ class PostgisStore(Store):
             def counts(grams: list[str]) -> dict[str, int]:
                 return dict(fetch("SELECT gram, n FROM {1} WHERE gram = ANY(%s)", (grams,)))
 
-            def postings(gram: str) -> list[int]:
-                return [r[0] for r in fetch("SELECT tekst_id FROM {0} WHERE grams @> ARRAY[%s]::text[]", (gram,))]
+            def postings(grams: list[str]) -> dict[str, np.ndarray]:
+                return {g: names.ids_of(bytes(b)) for g, b in fetch("SELECT gram, ids FROM {1} WHERE gram = ANY(%s)",
+                                                                    (grams,))}
 
             def texts(ids: list[int] | None) -> list[tuple[int, str, list[str]]]:
                 if ids is None:
@@ -208,7 +220,8 @@ class PostgisStore(Store):
             def rows_of(ids: list[int]) -> list[tuple[int, object]]:
                 return fetch("SELECT tekst_id, rad FROM {2} WHERE tekst_id = ANY(%s)", (ids,))
 
-            return names.lookup(text, min_score, limit, column_min, counts, postings, texts, rows_of)
+            hits = names.lookup(text, min_score, limit, column_min, counts, postings, texts, rows_of, ties)
+            return hits if scored else [h[0] for h in hits]
 
     # -- reads -------------------------------------------------------------------------------
     def tables(self, dataset_id: str) -> list[str]:
@@ -249,7 +262,7 @@ class PostgisStore(Store):
             # A constant envelope (not ST_SRID(geometry) per row), so the GiST index is used.
             clauses.append(sql.SQL("ST_Intersects({g}, ST_MakeEnvelope(%s, %s, %s, %s, %s))").format(
                 g=sql.Identifier(GEOM)))
-            args += [*q.bbox, srid]
+            args += [*map(float, q.bbox), srid]  # numpy floats would be quoted by their repr
         for name, value in q.properties:
             cast = {"integer": "::bigint", "number": "::double precision"}.get(cols.get(name, "string"), "::text")
             clauses.append(sql.SQL("{}::text = (%s" + cast + ")::text").format(sql.Identifier(name)))
@@ -302,36 +315,27 @@ class PostgisStore(Store):
             geom = (sql.SQL("NULL") if q.skip_geometry or not has_geom
                     else sql.SQL("ST_AsGeoJSON({}, 9, 0)").format(_out_geometry(q)))
             columns = sql.SQL(", ").join(map(sql.Identifier, select))
-            keys = q.sortby or [(id_field, True)]
+            # the id last, so rows equal in the sort keys still page in one order
+            keys = [*q.sortby, *([] if any(c == id_field for c, _ in q.sortby) else [(id_field, True)])]
             order = sql.SQL(", ").join(sql.SQL("{} " + ("ASC" if asc else "DESC")).format(sql.Identifier(c))
                                        for c, asc in keys)
-            if not q.hits_only and q.count_cap is not None:
-                # One capped pass over the matches gives the count and the page (its rows by ctid), instead of
-                # one scan to count and another to sort; beyond the cap the plain page query below runs.
-                stmt = (sql.SQL("WITH m AS MATERIALIZED (SELECT ctid AS t, {} FROM {}").format(
-                            sql.SQL(", ").join(map(sql.Identifier, dict.fromkeys(c for c, _ in keys))), ident)
-                        + where + sql.SQL(" LIMIT %s), p AS (SELECT t FROM m ORDER BY {} LIMIT %s OFFSET %s) "
-                                          "SELECT {}, {}, (SELECT count(*) FROM m) FROM {} "
-                                          "WHERE ctid = ANY(ARRAY(SELECT t FROM p)) ORDER BY {}").format(
-                            order, columns, geom, ident, order))
-                cur.execute(stmt, [*args, q.count_cap + 1, q.limit, q.offset])
-                rows = cur.fetchall()
-                if rows and rows[0][-1] <= q.count_cap:
-                    return Page([_row_feature(r[:-1], select, id_field, q.raw_geometry) for r in rows], rows[0][-1])
+            # A request's page gets no parallel workers: starting them costs more than the page, and on a busy
+            # server they queue (a bbox page of 1 M points: 3 ms serial, 70-230 ms with two workers).
+            serial = sql.SQL("SET LOCAL max_parallel_workers_per_gather = 0; ")
+            matches = sql.SQL("FROM {}").format(ident) + where
             if q.hits_only or q.count_cap is None:
-                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident) + where, args)
+                cur.execute(serial + sql.SQL("SELECT count(*) ") + matches, args)
                 matched = cur.fetchone()[0]
-            else:  # counting stops after the cap: the cost no longer grows with the matches
-                cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {}").format(ident) + where
-                            + sql.SQL(" LIMIT %s) s"), [*args, q.count_cap + 1])
-                matched = cur.fetchone()[0]
-                matched = matched if matched <= q.count_cap else None
-            if q.hits_only:
-                return Page([], matched)
-            stmt = (sql.SQL("SELECT {}, {} FROM {}").format(columns, geom, ident)
-                    + where + sql.SQL(" ORDER BY ") + order + sql.SQL(" LIMIT %s OFFSET %s"))
-            cur.execute(stmt, [*args, q.limit, q.offset])
+                if q.hits_only:
+                    return Page([], matched)
+            # The planner sees the LIMIT: with dense matches it walks the id index and stops after the page, with
+            # sparse ones it sorts the GiST hits; either way the page costs no more as the matches grow.
+            stmt = (sql.SQL("SELECT {}, {} ").format(columns, geom) + matches
+                    + sql.SQL(" ORDER BY ") + order + sql.SQL(" LIMIT %s OFFSET %s"))
+            cur.execute(serial + stmt, [*args, q.limit, q.offset])
             rows = cur.fetchall()
+            if q.count_cap is not None:
+                matched = _capped_count(cur, matches, args, q, len(rows))
         return Page([_row_feature(r, select, id_field, q.raw_geometry) for r in rows], matched)
 
     def get(self, dataset_id: str, table: str, id_field: str, fid: str) -> dict | None:
@@ -416,6 +420,22 @@ class PostgisStore(Store):
                 "data": f'{GEOM} from "{dataset_id}"."{table}" using unique {id_field} using srid={srid}'}
 
 
+def _capped_count(cur, matches: sql.Composable, args: list, q: Query, returned: int) -> int | None:
+    """numberMatched up to Query.count_cap, None beyond. A page that is not full ends the matches (nothing to count);
+    else the planner's estimate decides: above the cap nothing is counted (numberMatched left out, as OGC API
+    Features allows), below it the count stops after the cap. So no page counts more than the cap's rows."""
+    if 0 < returned < q.limit or (returned == 0 and q.offset == 0):
+        return q.offset + returned
+    cur.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 ") + matches, args)
+    plan = cur.fetchone()[0]
+    if (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"] > q.count_cap:
+        return None
+    cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 ") + matches + sql.SQL(" LIMIT %s) s"),
+                [*args, q.count_cap + 1])
+    n = cur.fetchone()[0]
+    return n if n <= q.count_cap else None
+
+
 def conninfo(url: str, password: bool = True) -> str:
     """A libpq keyword/value string for a postgresql:// URL (percent-escapes decoded, values quoted)."""
     u = urlparse(url)
@@ -446,9 +466,12 @@ def grant_read(cur, schema: str, roles: list[str]) -> None:
 
 
 def _write_name_index(cur, schema: str, name: str, gdf: gpd.GeoDataFrame, id_field: str, columns: list[str]) -> None:
-    """The name index (store/names.py): each distinct text with its trigrams (GIN: which texts hold a trigram),
-    the rows of each text, and how many texts hold each trigram."""
+    """The name index (store/names.py): the distinct texts with their trigrams, the rows of each, each trigram's
+    texts as one packed array; a B-tree on each plain column."""
     index = f"{name}{names.SUFFIX}"
+    for col in (c for c in columns if "+" not in c):  # exact lookups (a whole planID) go by a B-tree
+        cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(f"{name}_{col}_idx"), sql.Identifier(schema, name), sql.Identifier(col)))
     texts, rows = names.frames(gdf, id_field, columns)
     rad_type = "bigint" if pd.api.types.is_integer_dtype(gdf[id_field]) else "text"
     t, g, r = (sql.Identifier(schema, f"{index}{x}") for x in ("", "_gram", "_rad"))
@@ -458,14 +481,14 @@ def _write_name_index(cur, schema: str, name: str, gdf: gpd.GeoDataFrame, id_fie
     cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(t).as_string(cur), _Rows(
         (i, tx, "{" + ",".join('"' + x + '"' for x in gr) + "}")
         for i, tx, gr in zip(texts["tekst_id"], texts["tekst"], texts["grams"], strict=True)))
-    cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (grams)").format(t))
     cur.execute(sql.SQL("CREATE TABLE {} (tekst_id integer NOT NULL, rad " + rad_type + " NOT NULL)").format(r))
     cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(r).as_string(cur),
                     _Rows(zip(rows["tekst_id"].tolist(), rows["rad"].tolist(), strict=True)))
     cur.execute(sql.SQL("CREATE INDEX ON {} (tekst_id, rad)").format(r))
-    cur.execute(sql.SQL("CREATE TABLE {} AS SELECT x AS gram, count(*)::integer AS n FROM {}, unnest(grams) x "
-                        "GROUP BY x").format(g, t))
-    cur.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (gram)").format(g))
+    cur.execute(sql.SQL("CREATE TABLE {} (gram text PRIMARY KEY, n integer NOT NULL, ids bytea NOT NULL)").format(g))
+    psycopg2.extras.execute_values(cur, sql.SQL("INSERT INTO {} VALUES %s").format(g).as_string(cur), [
+        (gram, n, psycopg2.Binary(ids)) for gram, n, ids in zip(*names.posting_lists(texts), strict=True)],
+        page_size=500)
     for x in (t, r, g):
         cur.execute(sql.SQL("ANALYZE {}").format(x))
 
