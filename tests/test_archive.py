@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import io
 import json
@@ -629,7 +630,9 @@ def test_review_decisions_keep_their_hjemmel(empty_env: Env, monkeypatch: pytest
                           ("en", "Awaiting manual review")):
         req = Request({"type": "http", "method": "GET", "path": "/arkiv/sak/x", "headers": [], "root_path": "",
                        "query_string": f"lang={lang}".encode(), "scheme": "http", "server": ("t", 80)})
-        html = page(req, "archive_sak.html", sak={"saksnummer": "2011/4", "tittel": "T", "sakstype": "tilbygg"},
-                    journalpostar=[{"journalpost_id": "j", "tittel": "J"}], docs=docs,
-                    sakstypar=sakstype_names()).body.decode()
+        # in a context of its own, as a request has: the page sets the active language, which must not outlive it
+        html = contextvars.copy_context().run(
+            page, req, "archive_sak.html", sak={"saksnummer": "2011/4", "tittel": "T", "sakstype": "tilbygg"},
+            journalpostar=[{"journalpost_id": "j", "tittel": "J"}], docs=docs,
+            sakstypar=sakstype_names()).body.decode()
         assert "Brev A" in html and "(Offl. § 24 tredje ledd)" in html and f"Brev C: {waiting}" in html, lang
