@@ -25,21 +25,18 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import psycopg2
-import yaml
 from pyproj import Transformer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import BENCH_DATASET, make_points, start, write_mapfiles, wrk  # noqa: E402
+from common import bench_dataset, grunndata_env, make_points, start, write_mapfiles, wrk  # noqa: E402
 
-from grunndata.kommune import load_kommune  # noqa: E402
 from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
 from grunndata.registry import Registry  # noqa: E402
 from grunndata.store.gpkg import GpkgStore  # noqa: E402
@@ -92,14 +89,7 @@ def write_stock(tmp: Path, name: str, cfg: dict) -> tuple[Path, Path]:
 
 
 def main() -> None:
-    kommune = load_kommune()
-    bounds = kommune.boundary().bounds
-    lon0, lat0, lon1, lat1 = kommune.bbox_4326()
-    tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-items-"))
-    (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
-    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(BENCH_DATASET), encoding="utf-8")
-    registry = Registry(tmp / "datasets")
-    ds = registry.get("bench_punkt")
+    kommune, bounds, (lon0, lat0, lon1, lat1), tmp, registry, ds = bench_dataset("grunndata-bench-items-")
     t = time.perf_counter()
     gdf = make_points(POINTS, bounds)
     procs: list[subprocess.Popen] = []
@@ -150,10 +140,7 @@ def main() -> None:
             for name, db_url in (("grunndata GeoPackage", ""), ("grunndata PostGIS", db)):
                 port = free_port()
                 base = f"http://127.0.0.1:{port}"
-                env = {"GRUNNDATA_DATA_DIR": str(tmp / "gpkg"), "GRUNNDATA_DATABASE_URL": db_url,
-                       "GRUNNDATA_DATASETS_DIR": str(tmp / "datasets"), "GRUNNDATA_PYGEOAPI_CONFIG":
-                       str(tmp / "grunndata.yml"), "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles"),
-                       "GRUNNDATA_PUBLIC_URL": base, "GRUNNDATA_PORT": str(port)}
+                env = grunndata_env(tmp, db_url, base, port)
                 procs.append(start([*uv, "map_viewer.main:app", "--port", str(port), "--log-level", "warning",
                                     "--no-access-log"], env, f"{base}/ogc/collections/{COLLECTION}",
                                    tmp / f"{port}.log"))

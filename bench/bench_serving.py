@@ -16,21 +16,17 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import BENCH_DATASET, Mapserv, make_points, start, timed, write_mapfiles  # noqa: E402
+from common import Mapserv, bench_dataset, grunndata_env, make_points, start, timed, write_mapfiles  # noqa: E402
 
-from grunndata.kommune import load_kommune  # noqa: E402
 from grunndata.pgcluster import create_database, free_port, throwaway_cluster  # noqa: E402
-from grunndata.registry import Registry  # noqa: E402
 from grunndata.store.gpkg import GpkgStore  # noqa: E402
 from grunndata.store.postgis import PostgisStore  # noqa: E402
 from publishers import pygeoapi_config  # noqa: E402
@@ -41,14 +37,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=200)
     args = ap.parse_args()
-    kommune = load_kommune()
-    bounds = kommune.boundary().bounds
-    lon0, lat0, lon1, lat1 = kommune.bbox_4326()
-    tmp = Path(tempfile.mkdtemp(prefix="grunndata-bench-"))
-    (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
-    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(BENCH_DATASET), encoding="utf-8")
-    registry = Registry(tmp / "datasets")
-    ds = registry.get("bench_punkt")
+    kommune, bounds, (lon0, lat0, lon1, lat1), tmp, registry, ds = bench_dataset("grunndata-bench-")
     gdf = make_points(args.points, bounds)
     procs: list[subprocess.Popen] = []
     rows: list[tuple[str, str, float, float, float]] = []
@@ -89,10 +78,7 @@ def main() -> None:
             for name, db_url in (("grunndata + GeoPackage", ""), ("grunndata + PostGIS", db)):
                 port = free_port()
                 base = f"http://127.0.0.1:{port}"
-                env = {"GRUNNDATA_DATA_DIR": str(tmp / "gpkg"), "GRUNNDATA_DATABASE_URL": db_url,
-                       "GRUNNDATA_DATASETS_DIR": str(tmp / "datasets"), "GRUNNDATA_PYGEOAPI_CONFIG":
-                       str(tmp / "grunndata.yml"), "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles"),
-                       "GRUNNDATA_PUBLIC_URL": base, "GRUNNDATA_PORT": str(port)}
+                env = grunndata_env(tmp, db_url, base, port)
                 procs.append(start([sys.executable, "-m", "uvicorn", "map_viewer.main:app", "--port", str(port),
                                     "--log-level", "warning"], env, f"{base}/healthz", tmp / f"{port}.log"))
                 servers[name] = f"{base}/ogc"

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from grunndata.kommune import Kommune
+    from grunndata.registry import Dataset, Registry
 
 
 def timed(fn: Callable[[int], object], n: int) -> tuple[float, float, float]:
@@ -56,6 +62,33 @@ BENCH_DATASET = {
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class BenchDataset(NamedTuple):
+    kommune: Kommune
+    bounds: tuple[float, ...]  # the kommune's boundary, EPSG:25832
+    bbox_4326: tuple[float, float, float, float]  # lon0, lat0, lon1, lat1
+    tmp: Path
+    registry: Registry
+    ds: Dataset  # bench_punkt
+
+
+def bench_dataset(prefix: str) -> BenchDataset:
+    """The kommune, and a fresh temp folder (`prefix`) whose datasets/bench_punkt/dataset.yml is BENCH_DATASET, with
+    the registry over that folder and the dataset from it."""
+    import yaml
+
+    from grunndata.kommune import load_kommune
+    from grunndata.registry import Registry
+
+    kommune = load_kommune()
+    bounds = kommune.boundary().bounds
+    bbox_4326 = kommune.bbox_4326()
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    (tmp / "datasets" / "bench_punkt").mkdir(parents=True)
+    (tmp / "datasets" / "bench_punkt" / "dataset.yml").write_text(yaml.safe_dump(BENCH_DATASET), encoding="utf-8")
+    registry = Registry(tmp / "datasets")
+    return BenchDataset(kommune, bounds, bbox_4326, tmp, registry, registry.get("bench_punkt"))
+
+
 def make_points(n: int, bounds: tuple[float, ...]):
     """`n` seeded random points over `bounds` (EPSG:25832) as the bench dataset's table, ids P0000000… in order."""
     import geopandas as gpd
@@ -81,6 +114,14 @@ def write_mapfiles(registry, kommune, folder: Path) -> None:
     for rel, text in templates.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text, encoding="utf-8")
+
+
+def grunndata_env(tmp: Path, db_url: str, base: str, port: int) -> dict[str, str]:
+    """The environment of a grunndata server over the bench folder `tmp` (bench_dataset's): GeoPackages in tmp/gpkg,
+    or PostGIS at `db_url` when it is not empty; its pygeoapi config tmp/grunndata.yml, mapfiles in tmp/mapfiles."""
+    return {"GRUNNDATA_DATA_DIR": str(tmp / "gpkg"), "GRUNNDATA_DATABASE_URL": db_url,
+            "GRUNNDATA_DATASETS_DIR": str(tmp / "datasets"), "GRUNNDATA_PYGEOAPI_CONFIG": str(tmp / "grunndata.yml"),
+            "GRUNNDATA_MAPFILE_DIR": str(tmp / "mapfiles"), "GRUNNDATA_PUBLIC_URL": base, "GRUNNDATA_PORT": str(port)}
 
 
 def start(cmd: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen:

@@ -42,10 +42,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
 
 from .errors import GrunndataError
-from .private_db import PrivateDb
+from .private_db import OnPrivateDb, PrivateDb
 from .registry import ROLES
 from .settings import Settings
 
@@ -184,7 +183,7 @@ class Licence:
         return self.gyldig_fra <= on and (self.gyldig_til is None or on <= self.gyldig_til)
 
 
-class AccessStore:
+class AccessStore(OnPrivateDb):
     def __init__(self, settings: Settings, user_throttle: Throttle = USER_THROTTLE,
                  address_throttle: Throttle = ADDRESS_THROTTLE) -> None:
         self.settings = settings
@@ -196,17 +195,6 @@ class AccessStore:
         # its own database role (GRUNNDATA_DATABASE_URL_ACCESS): owns this schema, reads no dataset; the schema is
         # made by `grunndata db roles` (a single-role setup makes it here, as the writer)
         return PrivateDb(self.settings, SCHEMA, "grunndata_tilgang.sqlite", _tables, role="access")
-
-    @property
-    def engine(self) -> Engine:
-        return self.db.engine
-
-    def t(self, name: str) -> Table:
-        return self.db.t(name)
-
-    def _upsert(self, table: Table):
-        """INSERT … ON CONFLICT: one atomic statement, so concurrent workers never lose an update."""
-        return self.db.insert(table)
 
     # -- users -----------------------------------------------------------------------------------------
     def organisation(self, namn: str, orgnr: str | None = None) -> int:

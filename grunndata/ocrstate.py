@@ -18,9 +18,8 @@ from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, inspect, select, text
-from sqlalchemy.engine import Engine
 
-from .private_db import PrivateDb
+from .private_db import OnPrivateDb, PrivateDb
 from .settings import Settings
 
 SCHEMA = "grunndata_ocr"
@@ -84,7 +83,7 @@ class ReviewItem:
     hjemmel: str = ""
 
 
-class OcrState:
+class OcrState(OnPrivateDb):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
@@ -93,16 +92,6 @@ class OcrState:
         db = PrivateDb(self.settings, SCHEMA, "grunndata_ocr.sqlite", _tables)  # unredacted text: owner only
         _add_missing_columns(db)
         return db
-
-    @property
-    def engine(self) -> Engine:
-        return self.db.engine
-
-    def t(self, name: str) -> Table:
-        return self.db.t(name)
-
-    def _insert(self, table: Table):
-        return self.db.insert(table)
 
     # -- pages -----------------------------------------------------------------------------------------------
     def done_pages(self, sha256s: list[str]) -> set[tuple[str, int]]:
@@ -117,7 +106,7 @@ class OcrState:
         values = {"fil_sha256": p.sha256, "side": p.page, "status": p.status, "konfidens": p.confidence,
                   "ord": p.words, "tekst": p.text, "funn": json.dumps(p.findings), "pdf": p.pdf,
                   "ferdig": p.finished or _now(), "sekund": p.seconds, "arbeidar": p.worker}
-        stmt = self._insert(side).values(**values)
+        stmt = self._upsert(side).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=["fil_sha256", "side"],
                                           set_={k: v for k, v in values.items() if k not in ("fil_sha256", "side")})
         with self.engine.begin() as conn:
@@ -135,7 +124,7 @@ class OcrState:
     def flag(self, item: ReviewItem) -> None:
         """Add an item unless it is there (a decision already made is kept across builds)."""
         g = self.t("gransking")
-        stmt = self._insert(g).values(id=item.id, fil_sha256=item.sha256, dokument=item.document, side=item.page,
+        stmt = self._upsert(g).values(id=item.id, fil_sha256=item.sha256, dokument=item.document, side=item.page,
                                       kind=item.kind, masked=item.masked, konfidens=item.confidence,
                                       status="venter").on_conflict_do_nothing(index_elements=["id"])
         with self.engine.begin() as conn:

@@ -56,6 +56,24 @@ class PrivateDb:
         return (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+class OnPrivateDb:
+    """What a store kept in a PrivateDb (AccessStore, OcrState) passes through to it: its engine, its tables and its
+    INSERT … ON CONFLICT. The class gives `db` (a cached_property, so the database is opened on first use)."""
+
+    db: PrivateDb
+
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    def t(self, name: str) -> Table:
+        return self.db.t(name)
+
+    def _upsert(self, table: Table) -> Insert:
+        """INSERT … ON CONFLICT: one atomic statement, so concurrent workers never lose an update."""
+        return self.db.insert(table)
+
+
 def private_file(path: Path) -> Path:
     """Owner only. Made 0600 before SQLite would make it with the umask's mode, and put back to 0600 when found
     looser (SQLite gives its -wal and -shm files the database file's mode). An existing file is never opened here:

@@ -11,6 +11,7 @@ score, then newest ikrafttredelsesdato.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -33,6 +34,9 @@ NAME_MIN_SCORE = 0.5  # a plan name this like the query is a hit (identifiers mu
 ADDRESS_TEXT = "adressetekst+poststad"  # the address name index's text: an address as written, "Storgata 1 Stord"
 # What filtering and ranking read of a plan found by name: only the page's plans are then read whole
 RANK_FIELDS = ["plan_id", "plantype", "planstatus", "statusgruppe", "saksnummer", "ikrafttredelsesdato"]
+# Threads for the address lookup beside a request's name lookup: as many as requests may search at once
+# (pygeoapi's and Starlette's pools hold 40), so a busy server never queues a search behind another's lookup.
+_BESIDE = ThreadPoolExecutor(max_workers=40, thread_name_prefix="plansok-adresse")
 
 
 @dataclass
@@ -106,14 +110,12 @@ class PlanSearch:
         if not hits:
             return []
         score = {rad: s for rad, s, _ in hits}
-        # the adressetekst of every hit orders equal scores; only the chosen few are read whole
-        named = self.store.query(PROPERTIES, "adresse", "adresse_id", Query(
-            ids=list(score), limit=len(score), skip_geometry=True, select=["adressetekst"], count_cap=0)).features
-        named.sort(key=lambda f: (-score[f["id"]], f["properties"]["adressetekst"], f["id"]))
-        chosen = [f["id"] for f in named[:limit]]
-        whole = {f["id"]: f for f in self.store.query(PROPERTIES, "adresse", "adresse_id", Query(
-            ids=chosen, limit=len(chosen), count_cap=0)).features}
-        return [(score[i], whole[i]) for i in chosen]
+        # the adressetekst of every hit orders equal scores (ties: a handful of addresses beyond `limit`, read
+        # whole at once rather than their adressetekst first and the chosen again)
+        found = self.store.query(PROPERTIES, "adresse", "adresse_id", Query(
+            ids=list(score), limit=len(score), count_cap=0)).features
+        found.sort(key=lambda f: (-score[f["id"]], f["properties"]["adressetekst"], f["id"]))
+        return [(score[f["id"]], f) for f in found[:limit]]
 
     # -- the search ---------------------------------------------------------------------------------
     def search(self, q: str | None = None, point: tuple[float, float] | None = None, lonlat: bool = False,
@@ -154,6 +156,9 @@ class PlanSearch:
                 add(f["properties"], 2.0, "planid")
                 exact = True
         if text and not parcels and not exact:  # a whole planID is the answer; else search by resemblance
+            # The address lookup runs beside the name lookup (its own store connection): each waits on the
+            # store part of the time, so together they take little more than the longer one.
+            found_addresses = _BESIDE.submit(self.addresses, text)
             # names tolerate typos; identifiers and case numbers must contain the query (score 1.0). The index
             # scores every row (its best column), so only what ranking needs is read here.
             named = self.store.search_names(PLANS, "arealplan", text, NAME_MIN_SCORE, 200,
@@ -163,7 +168,7 @@ class PlanSearch:
                 count_cap=0)).features}
             for rad, s, column in named:
                 add(ranked[rad], s, {"plannavn": "namn"}.get(column, column))
-            addresses = [a for a in self.addresses(text) if a[0] >= ADDRESS_MIN_SCORE]
+            addresses = [a for a in found_addresses.result() if a[0] >= ADDRESS_MIN_SCORE]
             if addresses:
                 top = addresses[0][0]
                 chosen = [a for s, a in addresses if s >= top - 0.01][:3]

@@ -158,3 +158,49 @@ def test_bbox_pages_are_disjoint_and_cover_every_match_in_id_order(env: Env, mon
     first = str(gdf[id_field].iloc[0])
     assert first in on and first not in off
     assert store.query(dataset, table, id_field, Query(bbox=hair, hits_only=True)).matched == len(off)
+
+
+def test_point_blobs_read_without_a_wkb_parse_give_shapelys_coordinates() -> None:
+    """The dense bbox walk reads x/y from the point blobs' bytes: the same numbers as Shapely gives, for 2-D and
+    3-D points, with and without an envelope; null and empty points NaN; other layouts go through Shapely."""
+    import struct
+
+    from grunndata.store.gpkg import gpkg_to_wkb, point_xy
+
+    def blob(geom: shapely.Geometry | None, envelope: int = 0, big_endian: bool = False) -> bytes | None:
+        if geom is None:
+            return None
+        wkb = shapely.to_wkb(geom, byte_order=0 if big_endian else 1, flavor="iso")
+        flags = 0x01 | (envelope << 1) | (0x10 if geom.is_empty else 0)
+        head = b"GP\x00" + bytes([flags]) + struct.pack("<i", 25832)
+        box = {0: b"", 1: struct.pack("<4d", *(geom.bounds if not geom.is_empty else (0, 0, 0, 0)))}[envelope]
+        return head + box + wkb
+
+    rng = np.random.default_rng(4614)
+    pts = [shapely.Point(*xy) for xy in rng.uniform(290000, 310000, (50, 2))]
+    pts_z = [shapely.Point(p.x, p.y, float(i)) for i, p in enumerate(pts)]
+    cases = [[blob(p) for p in pts], [blob(p, 1) for p in pts], [blob(p) for p in pts_z],
+             [blob(p) for p in pts] + [None], [blob(p, big_endian=True) for p in pts],
+             [blob(p) for p in pts] + [blob(shapely.Point())]]
+    for blobs in cases:
+        x, y = point_xy(blobs)
+        shapes = [shapely.from_wkb(gpkg_to_wkb(b)) if b else None for b in blobs]
+        want = [(g.x, g.y) if g is not None and not g.is_empty else (np.nan, np.nan) for g in shapes]
+        assert np.array_equal(np.column_stack([x, y]), np.array(want), equal_nan=True)
+    assert np.isnan(point_xy([blob(p) for p in pts] + [None])[0][-1])
+
+
+@pytest.mark.parametrize("env", ["gpkg"], indirect=True)  # the extent estimate is the GeoPackage store's
+def test_a_box_far_over_the_cap_is_not_counted_on_geopackage(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bbox that by the table's extent holds four times the cap or more leaves numberMatched out without
+    counting (as PostGIS does by its planner's estimate); the page is the same."""
+    env.apply(monkeypatch)
+    store = open_store(Settings(), "public")
+    assert store.kind == "gpkg"
+    dataset, table, id_field = ADDRESSES
+    box = tuple(store.read(dataset, table).total_bounds)
+    n = store.query(dataset, table, id_field, Query(bbox=box, hits_only=True)).matched
+    exact = store.query(dataset, table, id_field, Query(bbox=box, limit=10, count_cap=n))
+    far = store.query(dataset, table, id_field, Query(bbox=box, limit=10, count_cap=n // 5))
+    assert exact.matched == n and far.matched is None
+    assert [f["id"] for f in far.features] == [f["id"] for f in exact.features]

@@ -127,3 +127,36 @@ def test_cli_validate(tmp_path: Path) -> None:
                    "1;PP-001;01.01.2025;Sølvpapir;1;mg/l;Godkjent\n", encoding="utf-8")
     done = build_in(env, "validate", str(bad))
     assert done.returncode == 1 and "provar.csv:2" in done.stdout and "ukjend-parameter" in done.stdout
+
+
+@pytest.mark.parametrize("empty_env", ["postgis"], indirect=True)  # the column cache is the PostGIS store's
+def test_a_table_changed_by_another_process_within_the_cache_window_is_read_afresh(
+        empty_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostGIS reads a table's columns from a cache for META_CHECK_S without asking the catalogue. A publish
+    elsewhere (another machine's build) that drops a column within that window: the next query fails on the
+    cached column and is run again with the table looked up, so it answers, without the dropped column."""
+    import psycopg2
+
+    from grunndata.store import postgis
+
+    settings, store = _setup(empty_env, monkeypatch)
+    build_dataset(DS, store, settings)
+    table, id_field = "analysar", "analyse_id"
+    before = store.query(DS.id, table, id_field, Query(limit=3)).features
+    dropped = next(c for c in before[0]["properties"] if c != id_field)
+    key = next(k for k in postgis._META if k[1:] == (DS.id, table))
+    assert dropped in postgis._META[key][2][0]
+    conn = psycopg2.connect(empty_env.database_url)
+    with conn, conn.cursor() as cur:  # what another process's publish swaps in: a new relation, one column fewer
+        cur.execute("SELECT tableowner FROM pg_tables WHERE schemaname = %s AND tablename = %s", (DS.id, table))
+        owner = cur.fetchone()[0]
+        cur.execute(f'CREATE TABLE "{DS.id}".ny AS SELECT * FROM "{DS.id}"."{table}"')
+        cur.execute(f'ALTER TABLE "{DS.id}".ny OWNER TO "{owner}"')
+        cur.execute(f'ALTER TABLE "{DS.id}".ny DROP COLUMN "{dropped}"')
+        cur.execute(f'DROP TABLE "{DS.id}"."{table}" CASCADE')
+        cur.execute(f'ALTER TABLE "{DS.id}".ny RENAME TO "{table}"')
+    conn.close()
+    assert dropped in postgis._META[key][2][0]  # still cached: this process did not publish
+    after = store.query(DS.id, table, id_field, Query(limit=3)).features
+    assert [f["id"] for f in after] == [f["id"] for f in before]
+    assert dropped not in after[0]["properties"]

@@ -198,27 +198,13 @@ def generate(out: Path = OUT) -> dict[str, Path]:
     body = f"""<?xml version="1.0" encoding="UTF-8"?>
 <arkiv xmlns="http://www.arkivverket.no/standarder/noark5/arkivstruktur"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
- <systemID>{_uid(rng)}</systemID>
- <tittel>Stord kommune - byggesaksarkiv (SYNTETISK)</tittel>
- <arkivstatus>Avsluttet</arkivstatus>
- <dokumentmedium>Elektronisk arkiv</dokumentmedium>
- <opprettetDato>1995-01-01T00:00:00</opprettetDato>
- <opprettetAv>Arkivleiar</opprettetAv>
- <avsluttetDato>2024-12-31T00:00:00</avsluttetDato>
- <avsluttetAv>Arkivleiar</avsluttetAv>
+{_closed_head(rng, " ", "Stord kommune - byggesaksarkiv (SYNTETISK)", "arkivstatus", "Avsluttet")}
  <arkivskaper>
   <arkivskaperID>939866914</arkivskaperID>
   <arkivskaperNavn>Stord kommune, byggesak</arkivskaperNavn>
  </arkivskaper>
  <arkivdel>
-  <systemID>{_uid(rng)}</systemID>
-  <tittel>Byggesaker 1995-2024</tittel>
-  <arkivdelstatus>Avsluttet periode</arkivdelstatus>
-  <dokumentmedium>Elektronisk arkiv</dokumentmedium>
-  <opprettetDato>1995-01-01T00:00:00</opprettetDato>
-  <opprettetAv>Arkivleiar</opprettetAv>
-  <avsluttetDato>2024-12-31T00:00:00</avsluttetDato>
-  <avsluttetAv>Arkivleiar</avsluttetAv>
+{_closed_head(rng, "  ", "Byggesaker 1995-2024", "arkivdelstatus", "Avsluttet periode")}
   <klassifikasjonssystem>
    <systemID>{_uid(rng)}</systemID>
    <klassifikasjonstype>GBNR</klassifikasjonstype>
@@ -247,6 +233,15 @@ def generate(out: Path = OUT) -> dict[str, Path]:
     fasit = {"uttrekk": _fasit(scans), "skanna": _fasit(loose)}
     (out.parent / "fasit.json").write_text(json.dumps(fasit, ensure_ascii=False, indent=1), encoding="utf-8")
     return {"uttrekk": out / "arkivstruktur.xml", "skanna": out.parent / "skanna" / "indeks.csv"}
+
+
+def _closed_head(rng: random.Random, indent: str, tittel: str, status_tag: str, status: str) -> str:
+    """The first lines of a closed arkiv or arkivdel (a new systemID from `rng`), each `indent`ed; no last newline."""
+    lines = [f"<systemID>{_uid(rng)}</systemID>", f"<tittel>{tittel}</tittel>",
+             f"<{status_tag}>{status}</{status_tag}>", "<dokumentmedium>Elektronisk arkiv</dokumentmedium>",
+             "<opprettetDato>1995-01-01T00:00:00</opprettetDato>", "<opprettetAv>Arkivleiar</opprettetAv>",
+             "<avsluttetDato>2024-12-31T00:00:00</avsluttetDato>", "<avsluttetAv>Arkivleiar</avsluttetAv>"]
+    return "\n".join(indent + line for line in lines)
 
 
 def _scan_jp(rng: random.Random, i: int, year: int, seq: int, name: str, data: bytes, skjerma: bool) -> str:

@@ -44,7 +44,8 @@ class Query:
     out_srid: int | None = None
     out_lat_first: bool = False
     # numberMatched: None counts every match (exact, as hits do); N counts up to N and gives None beyond, so a
-    # page's cost does not grow with the number of matches (OGC API Features lets numberMatched be left out).
+    # page's cost does not grow with the number of matches (OGC API Features lets numberMatched be left out);
+    # 0: not counted at all (matched None), for callers that only want the rows.
     count_cap: int | None = None
     raw_geometry: bool = False  # geometry as the store's GeoJSON text (orjson.Fragment), for JSON answers
 

@@ -25,11 +25,16 @@ import pandas as pd
 from ..textsearch import ROUNDING, Matcher, normalise, trigrams
 
 Hit = tuple[Any, float, str]  # (row id, score, column)
+Text = tuple[int, str, list[str], int]  # (text id, `column|normal form`, its trigrams, how many rows hold it)
+# (text ids, first, each) -> (text id, row id): the `first` rows of each text (each=True) or the `first` pairs of
+# them all (each=False), smallest row id first; first=None: all rows
+RowsOf = Callable[[list[int], int | None, bool], list[tuple[int, Any]]]
 SUFFIX = "__namn"  # <table>__namn (texts), <table>__namn_rad (rows), <table>__namn_gram (how many texts per trigram)
 
 
 def frames(gdf: pd.DataFrame, id_field: str, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(texts: tekst_id, tekst, grams (list)), (rows: tekst_id, rad): the distinct normal forms of each column."""
+    """(texts: tekst_id, tekst, grams (list), rader (how many rows hold it)), (rows: tekst_id, rad): the distinct
+    normal forms of each column."""
     keys = pd.concat([pd.DataFrame({"tekst": [f"{c}|{normalise(v)}" if isinstance(v, str) else ""
                                               for v in values(gdf, c)],
                                     "rad": gdf[id_field].to_numpy()}) for c in columns], ignore_index=True)
@@ -39,6 +44,7 @@ def frames(gdf: pd.DataFrame, id_field: str, columns: list[str]) -> tuple[pd.Dat
     # a text is `column|normal form`: a caller may ask more of one column (an identifier must hold the query)
     texts = pd.DataFrame({"tekst_id": range(len(uniques)), "tekst": list(uniques)})
     texts["grams"] = [sorted(trigrams(t.split("|", 1)[1])) for t in texts["tekst"]]
+    texts["rader"] = np.bincount(rows["tekst_id"].to_numpy(), minlength=len(texts)).astype("int64")
     return texts, rows
 
 
@@ -83,14 +89,15 @@ SCAN_BUDGET = 20_000  # index entries read per lookup beyond the pigeonhole's mi
 def lookup(text: str, min_score: float, limit: int, column_min: dict[str, float] | None,
            counts: Callable[[list[str]], dict[str, int]],
            postings: Callable[[list[str]], dict[str, np.ndarray]],
-           texts: Callable[[list[int] | None], list[tuple[int, str, list[str]]]],
-           rows_of: Callable[[list[int]], list[tuple[int, Any]]], ties: bool = False) -> list[Hit]:
+           texts: Callable[[list[int] | None], list[Text]],
+           rows_of: RowsOf, ties: bool = False) -> list[Hit]:
     """Up to `limit` rows holding a text that scores at least `min_score` (`column_min`: more for some
     columns) against `text`, best first, ties by id: (id, the row's best score, the column that scored it; of
     equal columns the last by name, as `max((score, column))` picks). The store supplies: how many texts hold
     each trigram, the texts holding some trigrams (sorted ids, by trigram), some texts (id, `column|normal
-    form`, trigrams; None: every text), and the rows of some texts. `ties`: every row scoring as the last one
-    comes too (more than `limit` may come back: a caller ordering equal scores its own way needs them all).
+    form`, trigrams, row count; None: every text), and the first rows (smallest id first) of some texts, of each
+    or of them all (`RowsOf`). `ties`: every row scoring as the last one comes too (more than `limit` may come back:
+    a caller ordering equal scores its own way needs them all).
 
     Candidates: a text reaching the threshold without the substring bonus shares `need` of the query's n trigrams,
     so of any s of them it holds at least need - (n - s). The rarest trigrams are read (at least n - need + 1, the
@@ -147,44 +154,65 @@ def lookup(text: str, min_score: float, limit: int, column_min: dict[str, float]
 
 def _best_rows(matcher: Matcher, min_score: float, column_min: dict[str, float], limit: int,
                ordered: list[int] | None, bound: Callable[[int], float] | None,
-               texts: Callable[[list[int] | None], list[tuple[int, str, list[str]]]],
-               rows_of: Callable[[list[int]], list[tuple[int, Any]]], ties: bool = False) -> list[Hit]:
+               texts: Callable[[list[int] | None], list[Text]],
+               rows_of: RowsOf, ties: bool = False) -> list[Hit]:
     scores: dict[int, float] = {}
     column_of: dict[int, str] = {}
-    rows: dict[int, list[Any]] = {}
-    start, batch = 0, 64
+    held: dict[int, int] = {}  # rows per text
+    rows = _Rows(rows_of)
+    # texts are read best bound first, in growing batches: scoring one costs ~2 µs, a round trip to the store
+    # ~0.5 ms, so a first batch of 256 leaves most lookups at one or two reads
+    start, batch = 0, 256
     while True:
         if ordered is None:
             checked, start = texts(None), 1
         else:
             checked = texts(ordered[start:start + batch])
-            start, batch = start + batch, batch * 2
-        for tekst_id, tekst, tgrams in checked:
+            start, batch = start + batch, batch * 4
+        for tekst_id, tekst, tgrams, n_rows in checked:
             column, norm = tekst.split("|", 1)
             s = matcher.score_indexed(set(tgrams), norm)
             if s >= max(min_score, column_min.get(column, min_score)):
                 scores[tekst_id] = s
                 column_of[tekst_id] = column
+                held[tekst_id] = n_rows
         best = sorted(scores, key=lambda t: (-scores[t], t))
         cutoff, found = None, set()
         for i, t in enumerate(best):  # rows of the best texts until `limit`; their score is the cutoff
-            if t not in rows:
-                _fetch_rows([x for x in best[i:i + 32] if x not in rows], rows, rows_of)
-            found.update(rows.get(t, []))
+            # `limit` rows of each text: if their union reaches `limit`, so do the texts' whole rows
+            if not rows.has(t, limit):  # read the next texts whose rows may just reach `limit`, in one go
+                j, short = i, limit - len(found)
+                while j < len(best) and short > 0:
+                    short, j = short - held[best[j]], j + 1
+                rows.fetch(best[i:j], limit)
+            found.update(rows.of[t])
             if len(found) >= limit:
                 cutoff = scores[t]
                 break
         if ordered is None or start >= len(ordered) or (
                 cutoff is not None and bound is not None and bound(ordered[start]) < cutoff - ROUNDING):
             break
+    levels: dict[float, list[int]] = {}
+    for t in scores:
+        levels.setdefault(scores[t], []).append(t)
     out: list[Hit] = []
     seen: set[Any] = set()
-    for s in sorted(set(scores.values()), reverse=True):  # best texts first, rows of equal texts by id
-        level = [t for t in scores if scores[t] == s]
-        _fetch_rows([t for t in level if t not in rows], rows, rows_of)
+    for s in sorted(levels, reverse=True):  # best texts first, rows of equal texts by id
+        level = levels[s]
+        # The page needs the k = limit - len(out) smallest unseen rows of this level: they are among the
+        # len(seen) + k = limit smallest of all its texts' rows, read with every text of the level holding them
+        # (a level can be hundreds of texts with thousands of rows: "Storgata 12" ties with every "Storgata … n").
+        # `ties` takes the whole last level.
+        if ties:
+            rows.fetch(level, None)
+            of = rows.of
+        else:
+            of = {t: [] for t in level}
+            for tid, rad in rows.smallest(level, limit):
+                of[tid].append(rad)
         best_column: dict[Any, str] = {}
         for t in level:
-            for r in rows.get(t, ()):
+            for r in of[t]:
                 if r not in seen and column_of[t] > best_column.get(r, ""):
                     best_column[r] = column_of[t]
         for rad in sorted(best_column):
@@ -195,11 +223,42 @@ def _best_rows(matcher: Matcher, min_score: float, column_min: dict[str, float],
     return out if ties else out[:limit]
 
 
-def _fetch_rows(ids: list[int], rows: dict[int, list[Any]], rows_of: Callable[[list[int]], list[tuple[int, Any]]],
-                ) -> None:
-    for start in range(0, len(ids), 10_000):  # within SQLite's limit on bound values
-        chunk = ids[start:start + 10_000]
-        for t in chunk:
-            rows.setdefault(t, [])
-        for tid, rad in rows_of(chunk):
-            rows[tid].append(rad)
+class _Rows:
+    """The rows of texts read so far: of a text holding thousands of rows (a street name in many plan names) only
+    the first few by id are read, more when asked for more."""
+
+    def __init__(self, rows_of: RowsOf) -> None:
+        self.rows_of = rows_of
+        self.of: dict[int, list[Any]] = {}
+        self.read: dict[int, int | None] = {}  # per text: how many were asked for (None: all, or all it holds)
+
+    def smallest(self, ids: list[int], n: int) -> list[tuple[int, Any]]:
+        """(text, row) pairs of the `n` smallest rows held by any of these texts, each row with all its texts.
+        By row id the pairs of one row are adjacent, so only the last row read may lack some: it is left out,
+        and more are read while fewer than `n` whole rows came (a row is held by at most one text per column)."""
+        size = n + 1  # one more: the last row read may be cut off
+        while True:
+            pairs = self.rows_of(ids, size, False)
+            if len(pairs) < size:
+                return pairs
+            whole = [p for p in pairs if p[1] != pairs[-1][1]]
+            if len({r for _, r in whole}) >= n:
+                return whole
+            size *= 2
+
+    def has(self, t: int, per_text: int | None) -> bool:
+        if t not in self.read:
+            return False
+        asked = self.read[t]
+        return asked is None or (per_text is not None and asked >= per_text)
+
+    def fetch(self, ids: list[int], per_text: int | None) -> None:
+        todo = [t for t in ids if not self.has(t, per_text)]
+        for start in range(0, len(todo), 10_000):  # within SQLite's limit on bound values
+            chunk = todo[start:start + 10_000]
+            for t in chunk:
+                self.of[t] = []
+            for tid, rad in self.rows_of(chunk, per_text, True):
+                self.of[tid].append(rad)
+            for t in chunk:  # fewer than asked: that is all of them
+                self.read[t] = None if per_text is None or len(self.of[t]) < per_text else per_text
