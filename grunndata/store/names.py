@@ -254,11 +254,11 @@ class _Rows:
 
     def fetch(self, ids: list[int], per_text: int | None) -> None:
         todo = [t for t in ids if not self.has(t, per_text)]
-        for start in range(0, len(todo), 10_000):  # within SQLite's limit on bound values
-            chunk = todo[start:start + 10_000]
-            for t in chunk:
-                self.of[t] = []
-            for tid, rad in self.rows_of(chunk, per_text, True):
-                self.of[tid].append(rad)
-            for t in chunk:  # fewer than asked: that is all of them
-                self.read[t] = None if per_text is None or len(self.of[t]) < per_text else per_text
+        if not todo:
+            return
+        for t in todo:
+            self.of[t] = []
+        for tid, rad in self.rows_of(todo, per_text, True):
+            self.of[tid].append(rad)
+        for t in todo:  # fewer than asked: that is all of them
+            self.read[t] = None if per_text is None or len(self.of[t]) < per_text else per_text

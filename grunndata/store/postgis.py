@@ -354,10 +354,10 @@ class PostgisStore(Store):
                     return Page([], matched)
             # The planner sees the LIMIT: with dense matches it walks the id index and stops after the page, with
             # sparse ones it sorts the GiST hits; either way the page costs no more as the matches grow. Where it
-            # expects no more than the cap, the matches are few enough to sort: there it is kept from walking the
-            # id index, which over a spatially clustered table reads a page per row (1 % of 1 M points: 10,600
+            # expects a bbox to hold no more than the cap, the matches are few enough to sort: it is kept from the
+            # id-index walk, which over a spatially clustered table reads a page per row (1 % of 1 M points: 10,600
             # pages and 3.6 ms, against 240 pages for the bitmap scan and its sort).
-            estimate = _estimate(cur, matches, args) if q.count_cap else None
+            estimate = _estimate(cur, matches, args) if q.count_cap and q.bbox else None
             sparse = sql.SQL("SET LOCAL enable_indexscan = off; ") if (
                 estimate is not None and estimate <= q.count_cap) else sql.SQL("")
             stmt = (sql.SQL("SELECT {}, {} ").format(columns, geom) + matches
@@ -452,22 +452,21 @@ class PostgisStore(Store):
 
 def _cluster_spatially(cur, schema: str, table: str) -> None:
     """Rows stored in the order of the spatial index, so the rows of one map area share a few heap pages: a
-    count over the ~10,000 points of a 1 % bbox of 1 M read 166 pages instead of 6,311 (8.2 -> 1.3 ms); pages
-    in id order still walk the id index. Done on the staging copy, before the swap, so no reader waits."""
+    count over the ~10,000 points of a 1 % bbox of 1 M read 166 pages instead of 6,311 (8.2 -> 1.3 ms); a page in
+    id order walks the id index only where the matches are dense (see `_query`). Done on the staging copy, before
+    the swap, so no reader waits."""
     ident = sql.Identifier(schema, table)
-    found = None
-    for attempt in range(2):
-        # the GiST index on the geometry column itself (not a trigram GiST over text columns)
-        cur.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a "
-                    "ON a.oid = c.relam JOIN pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] "
-                    "WHERE i.indrelid = %s::regclass AND a.amname = 'gist' AND i.indnatts = 1 "
-                    "AND i.indexprs IS NULL AND t.attname = %s LIMIT 1", (ident.as_string(cur), GEOM))
-        found = cur.fetchone()
-        if found is not None or attempt:
-            break
-        # geopandas makes one; a table written without it (no geometry to infer a type from) gets one here
-        cur.execute(sql.SQL("CREATE INDEX ON {} USING gist ({})").format(ident, sql.Identifier(GEOM)))
-    cur.execute(sql.SQL("CLUSTER {} USING {}").format(ident, sql.Identifier(found[0])))
+    # the GiST index on the geometry column itself (not a trigram GiST over text columns)
+    cur.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a "
+                "ON a.oid = c.relam JOIN pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] "
+                "WHERE i.indrelid = %s::regclass AND a.amname = 'gist' AND i.indnatts = 1 "
+                "AND i.indexprs IS NULL AND t.attname = %s LIMIT 1", (ident.as_string(cur), GEOM))
+    found = cur.fetchone()
+    index = found[0] if found else f"{table}_{GEOM}_gist"
+    if found is None:  # geopandas makes one; a table written without it (no geometry to infer a type from) not
+        cur.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
+            sql.Identifier(index), ident, sql.Identifier(GEOM)))
+    cur.execute(sql.SQL("CLUSTER {} USING {}").format(ident, sql.Identifier(index)))
 
 
 def _estimate(cur, matches: sql.Composable, args: list) -> int:
@@ -540,8 +539,8 @@ def _write_name_index(cur, schema: str, name: str, gdf: gpd.GeoDataFrame, id_fie
     cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(t).as_string(cur), _Rows(
         (i, tx, ",".join(gr), n) for i, tx, gr, n in
         zip(texts["tekst_id"], texts["tekst"], texts["grams"], texts["rader"], strict=True)))
-    # rows of a text are read smallest id first (`rows_of(…, per_text)`): in code point order, as Python sorts
-    # them and SQLite compares, not in the database's locale
+    # rows of texts are read smallest id first (names.RowsOf): in code point order, as Python sorts them and
+    # SQLite compares, not in the database's locale
     rad_type += ' COLLATE "C"' if rad_type == "text" else ""
     cur.execute(sql.SQL("CREATE TABLE {} (tekst_id integer NOT NULL, rad " + rad_type + " NOT NULL)").format(r))
     cur.copy_expert(sql.SQL("COPY {} FROM STDIN").format(r).as_string(cur),
